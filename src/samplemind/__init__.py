@@ -1,0 +1,3 @@
+"""SampleMind: a sample library server."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,77 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from redis.asyncio import Redis
+
+from samplemind import __version__
+from samplemind.auth.denylist import PostgresDenylist, RedisDenylist, TokenDenylist
+from samplemind.auth.endpoints import router as auth_router
+from samplemind.auth.service import AuthService
+from samplemind.core.config import Settings, get_settings
+from samplemind.core.db import create_engine, create_sessionmaker
+from samplemind.core.errors import install_error_handlers
+from samplemind.core.health import router as service_router
+from samplemind.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; ``settings.database_url`` must point at a migrated database."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not settings.database_url:
+            raise RuntimeError("create_app needs settings.database_url (serve sets it)")
+        settings.signing_key()  # fail at start-up, not at first login
+        engine = create_engine(settings.database_url)
+        sessionmaker = create_sessionmaker(engine)
+        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        denylist: TokenDenylist
+        rate_limiter: RateLimiter
+        if redis is not None:
+            denylist = RedisDenylist(redis, prefix=settings.redis_prefix)
+            rate_limiter = RedisRateLimiter(redis, prefix=settings.redis_prefix)
+        else:
+            denylist = PostgresDenylist(sessionmaker)
+            rate_limiter = MemoryRateLimiter()
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.sessionmaker = sessionmaker
+        app.state.redis = redis
+        app.state.rate_limiter = rate_limiter
+        app.state.auth_service = AuthService(settings, denylist)
+        try:
+            yield
+        finally:
+            if redis is not None:
+                await redis.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="SampleMind API",
+        version=__version__,
+        description="Analyse, search and organise audio samples.",
+        docs_url="/api/docs",
+        redoc_url="/api/redoc",
+        openapi_url="/api/openapi.json",
+        lifespan=lifespan,
+    )
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_credentials=True,
+        allow_methods=["*"],
+        allow_headers=["*"],
+    )
+    install_error_handlers(app)
+    app.include_router(service_router)
+    api = APIRouter(prefix="/api/v1")
+    api.include_router(auth_router)
+    app.include_router(api)
+    return app

@@ -1,0 +1,70 @@
+"""FastAPI dependencies: the current user from the bearer token, and rate limits."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from samplemind.auth.models import User
+from samplemind.auth.service import Authenticated, AuthService, ClientInfo
+from samplemind.core.db import get_db_session
+from samplemind.core.errors import RateLimited, Unauthorized
+from samplemind.core.ratelimit import RateLimiter
+
+bearer_scheme = HTTPBearer(auto_error=False, description="Access token from /api/v1/auth/login")
+
+DbSession = Annotated[AsyncSession, Depends(get_db_session)]
+
+
+def get_auth_service(request: Request) -> AuthService:
+    service: AuthService = request.app.state.auth_service
+    return service
+
+
+AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
+
+
+async def get_authenticated(
+    db: DbSession,
+    service: AuthServiceDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Authenticated:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("Not authenticated", code="not_authenticated")
+    return await service.authenticate(db, credentials.credentials)
+
+
+CurrentAuth = Annotated[Authenticated, Depends(get_authenticated)]
+
+
+async def get_current_user(auth: CurrentAuth) -> User:
+    return auth.user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def client_info(request: Request) -> ClientInfo:
+    host = request.client.host if request.client else None
+    return ClientInfo(user_agent=request.headers.get("user-agent"), ip_address=host)
+
+
+async def enforce_rate_limit(request: Request, *, scope: str, subject: str) -> None:
+    limit: int = request.app.state.settings.auth_rate_limit_per_minute
+    if limit <= 0:
+        return
+    limiter: RateLimiter = request.app.state.rate_limiter
+    retry_after = await limiter.hit(f"{scope}:{subject}", limit=limit, window_seconds=60)
+    if retry_after is not None:
+        raise RateLimited(retry_after)
+
+
+async def limit_by_client(request: Request) -> None:
+    host = request.client.host if request.client else "unknown"
+    await enforce_rate_limit(request, scope=request.url.path, subject=host)
+
+
+RateLimitedByClient = Depends(limit_by_client)

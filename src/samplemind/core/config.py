@@ -1,0 +1,129 @@
+"""Settings: one class, environment prefix ``SAMPLEMIND_``, refuses unsafe values.
+
+In production a missing or weak secret stops the server. In development a secret
+is generated once and kept in the data dir, so tokens survive a restart.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+from collections import Counter
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MIN_SECRET_LENGTH = 32
+MIN_SECRET_ENTROPY_BITS = 128
+KNOWN_WEAK_SECRETS = frozenset(
+    {"changethis", "secret", "your-secret-key", "your-secret-key-here", "supersecret"}
+)
+SECRET_FILE_NAME = "secret_key"  # noqa: S105 (a file name)
+DEFAULT_CORS_ORIGINS = (
+    "http://localhost:3000",
+    "http://127.0.0.1:3000",
+    "http://localhost:5173",
+    "http://127.0.0.1:5173",
+    "http://localhost:8000",
+    "http://127.0.0.1:8000",
+)
+
+
+def secret_entropy_bits(secret: str) -> float:
+    """Shannon entropy of the secret's characters times its length (an upper bound)."""
+    counts = Counter(secret)
+    per_char = -sum(n / len(secret) * math.log2(n / len(secret)) for n in counts.values())
+    return per_char * len(secret)
+
+
+def weak_secret_reason(secret: str) -> str | None:
+    if secret.lower() in KNOWN_WEAK_SECRETS:
+        return "is a well-known placeholder"
+    if len(secret) < MIN_SECRET_LENGTH:
+        return f"is shorter than {MIN_SECRET_LENGTH} characters"
+    if secret_entropy_bits(secret) < MIN_SECRET_ENTROPY_BITS:
+        return "has too little entropy"
+    return None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SAMPLEMIND_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    env: Literal["development", "production"] = "development"
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    redis_url: str | None = None
+    redis_prefix: str = "samplemind"
+    secret_key: SecretStr | None = None
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_CORS_ORIGINS)
+    )
+    access_token_expire_minutes: int = Field(default=30, gt=0)
+    refresh_token_expire_days: int = Field(default=7, gt=0)
+    bcrypt_rounds: int = Field(default=12, ge=12, le=16)
+    auth_rate_limit_per_minute: int = Field(default=20, ge=0)
+    max_audio_duration_seconds: float = Field(default=1200.0, gt=0)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _asyncpg_driver(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        for prefix in ("postgresql://", "postgres://"):
+            if value.startswith(prefix):
+                return "postgresql+asyncpg://" + value.removeprefix(prefix)
+        return value
+
+    @model_validator(mode="after")
+    def _require_safe_secret(self) -> Self:
+        if self.secret_key is not None:
+            reason = weak_secret_reason(self.secret_key.get_secret_value())
+            if reason and self.env == "production":
+                raise ValueError(f"SAMPLEMIND_SECRET_KEY {reason}; refusing to start in production")
+        elif self.env == "production":
+            raise ValueError(
+                "SAMPLEMIND_SECRET_KEY is required in production "
+                '(generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))")'
+            )
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    def signing_key(self) -> str:
+        """The JWT signing secret; in development, generated once and kept in the data dir."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        self.secret_key = SecretStr(load_or_create_dev_secret(self.data_dir))
+        return self.secret_key.get_secret_value()
+
+
+def load_or_create_dev_secret(data_dir: Path) -> str:
+    path = data_dir / SECRET_FILE_NAME
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret + "\n")
+    return secret
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

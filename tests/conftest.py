@@ -1,0 +1,75 @@
+"""Shared fixtures: a real embedded PostgreSQL (one per session, a fresh database per
+test cloned from a migrated template) and the real Redis on 127.0.0.1:6379."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from samplemind.app import create_app
+from samplemind.core.config import Settings
+from samplemind.core.embedded_postgres import EmbeddedPostgres
+from samplemind.core.migrate import migrate
+
+TEMPLATE_DATABASE = "samplemind_template"
+REDIS_URL = os.environ.get("SAMPLEMIND_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+TEST_SECRET = "test-secret-k3J9x2Qm7Lp4Vz8Rt6Yb1Nw5Hc0Fd3Gs"
+_database_numbers = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg"), delete_on_stop=True)
+    server.start()
+    server.create_database(TEMPLATE_DATABASE)
+    migrate(server.url(TEMPLATE_DATABASE))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def database_url(postgres: EmbeddedPostgres) -> str:
+    name = f"test_{os.getpid()}_{next(_database_numbers)}"
+    postgres.create_database(name, template=TEMPLATE_DATABASE)
+    return postgres.url(name)
+
+
+def make_settings(database_url: str, tmp_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "env": "development",
+        "data_dir": tmp_path / "data",
+        "database_url": database_url,
+        "secret_key": TEST_SECRET,
+        "auth_rate_limit_per_minute": 0,
+        "redis_url": None,
+        "redis_prefix": f"samplemind-test-{uuid.uuid4().hex}",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return make_settings(database_url, tmp_path)
+
+
+@asynccontextmanager
+async def running_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with running_client(create_app(settings)) as running:
+        yield running
