@@ -1,0 +1,393 @@
+"""Timbre descriptors: spectral shape, envelope times, level and stereo width.
+
+Everything is read from the shared pass (:class:`AnalysisSignal`): the spectral
+values from ``signal.magnitude`` / ``signal.power``, the envelope times from
+``signal.mono`` (22050 Hz), the level and stereo width from the native-rate
+``signal.decoded.samples``.
+
+Spectral values are averages over the *active* STFT frames (frame energy within
+60 dB of the loudest frame), weighted by frame energy, so silence padding before
+or after a hit does not dilute them. A silent signal gives ``None`` everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.fft
+import scipy.ndimage
+import scipy.signal
+
+from .signal import AnalysisSignal
+
+__all__ = [
+    "ACTIVE_FRAME_DB",
+    "Descriptors",
+    "amplitude_envelope",
+    "analytic_energy",
+    "attack_time_ms",
+    "compute_descriptors",
+    "decay_time_ms",
+    "first_event_peak",
+    "flatness_band",
+]
+
+ACTIVE_FRAME_DB = 60.0
+"""Frames more than this many dB below the loudest frame are ignored."""
+ROLLOFF_FRACTION = 0.85
+SILENCE_PEAK = 1e-6
+"""A signal whose absolute peak is at or below this (−120 dBFS) is silence."""
+ATTACK_SMOOTHING_MS = 2.0
+DECAY_SMOOTHING_MS = 5.0
+"""Envelope smoothing (ms): short for attack timing, longer to steady noisy decays."""
+ATTACK_LOW, ATTACK_HIGH = 0.1, 0.9
+DECAY_LEVEL = 0.1
+"""Decay ends where the envelope first falls 20 dB below the peak."""
+EVENT_END_LEVEL = 0.5
+HILBERT_BLOCK = 1 << 17
+HILBERT_OVERLAP = 1 << 13
+FLATNESS_MAX_HZ = 10_000.0
+LOW_BAND_HZ = 200.0
+HIGH_BAND_HZ = 5_000.0
+
+
+@dataclass(frozen=True)
+class Descriptors:
+    """Timbre descriptors of one sound; each is ``None`` when undefined (silence).
+
+    Attributes:
+        spectral_centroid_hz: magnitude-weighted mean frequency (Hz), as librosa.
+        spectral_rolloff_hz: frequency (Hz) below which 85 % of the spectral
+            magnitude lies, as librosa.
+        spectral_bandwidth_hz: magnitude-weighted standard deviation of frequency
+            around the centroid (Hz).
+        spectral_flatness: Wiener entropy of the power spectrum (geometric mean /
+            arithmetic mean, 0..1) over 0 < f <= min(10 kHz, 0.9 x source Nyquist),
+            so resampling filters do not pull it down. A sine gives ~0; white
+            noise gives exp(-Euler gamma) = 0.56 (the periodogram's exponential
+            spread, as librosa's power flatness); only a click reaches 1.
+        zero_crossing_rate: sign changes of the 22050 Hz mono signal per *second*
+            (a sine at f Hz gives 2 f), each weighted by the local envelope
+            energy (2 ms), so silence does not count.
+        attack_ms: equivalent linear attack time of the first event (ms): the
+            10 %→90 % rise time of the Hilbert amplitude envelope (2 ms RMS
+            smoothing) divided by 0.8, so a linear 0→peak ramp of T ms gives T
+            and an impulse gives ~0. Tones below ~200 Hz read a few ms long
+            (an envelope cannot resolve less than a fraction of a period).
+        decay_ms: time (ms) from the first event's peak until the envelope
+            (5 ms smoothing) first falls 20 dB below it (an exponential decay
+            of r dB/s gives 20000 / r); ``None`` if it never does in the file.
+            The first event ends where the envelope falls below half its
+            running maximum (see :func:`first_event_peak`), so a loop's first
+            hit is measured, not its loudest.
+        rms_dbfs: RMS over all samples and channels at the native rate (dBFS,
+            a full-scale sine is -3.01).
+        stereo_width: ``min(1, side energy / mid energy)`` of the first two
+            channels: 0 for mono or identical channels, 1 for uncorrelated
+            equal-level, out-of-phase or one-sided channels.
+        low_energy_ratio: fraction of spectral power below 200 Hz (0..1).
+        high_energy_ratio: fraction of spectral power above 5 kHz (0..1).
+    """
+
+    spectral_centroid_hz: float | None = None
+    spectral_rolloff_hz: float | None = None
+    spectral_bandwidth_hz: float | None = None
+    spectral_flatness: float | None = None
+    zero_crossing_rate: float | None = None
+    attack_ms: float | None = None
+    decay_ms: float | None = None
+    rms_dbfs: float | None = None
+    stereo_width: float | None = None
+    low_energy_ratio: float | None = None
+    high_energy_ratio: float | None = None
+
+
+def compute_descriptors(signal: AnalysisSignal) -> Descriptors:
+    """Compute all :class:`Descriptors` of a prepared signal.
+
+    Args:
+        signal: the shared analysis pass of one file.
+
+    Returns:
+        The descriptors; all ``None`` for digital silence.
+    """
+    if not isinstance(signal, AnalysisSignal):
+        raise TypeError(f"expected an AnalysisSignal, got {type(signal).__name__}")
+    samples = signal.decoded.samples
+    if samples.size == 0 or float(np.max(np.abs(samples))) <= SILENCE_PEAK:
+        return Descriptors()
+    weights = active_frame_weights(signal.power)
+    rate = signal.sample_rate
+    magnitude = signal.magnitude
+    centroid = _spectral_centroid(magnitude, signal.freqs)
+    return Descriptors(
+        spectral_centroid_hz=_weighted_mean(centroid, weights),
+        spectral_rolloff_hz=_weighted_mean(_spectral_rolloff(magnitude, signal.freqs), weights),
+        spectral_bandwidth_hz=_weighted_mean(
+            _spectral_bandwidth(magnitude, signal.freqs, centroid), weights
+        ),
+        spectral_flatness=_weighted_mean(_spectral_flatness(signal), weights),
+        zero_crossing_rate=_zero_crossing_rate(signal),
+        attack_ms=attack_time_ms(amplitude_envelope(signal), sample_rate=rate),
+        decay_ms=decay_time_ms(
+            amplitude_envelope(signal, smoothing_ms=DECAY_SMOOTHING_MS), sample_rate=rate
+        ),
+        rms_dbfs=_rms_dbfs(samples),
+        stereo_width=_stereo_width(samples),
+        low_energy_ratio=_band_energy_ratio(signal, weights, high=LOW_BAND_HZ),
+        high_energy_ratio=_band_energy_ratio(signal, weights, low=HIGH_BAND_HZ),
+    )
+
+
+def active_frame_weights(power: np.ndarray, *, floor_db: float = ACTIVE_FRAME_DB) -> np.ndarray:
+    """Per-frame averaging weights: frame energy, zero for inactive frames.
+
+    Args:
+        power: power spectrogram, shape ``(n_bins, n_frames)``.
+        floor_db: frames more than this many dB below the loudest are inactive.
+
+    Returns:
+        float64, shape ``(n_frames,)``; all zeros if the spectrogram is silent.
+    """
+    if power.ndim != 2:
+        raise ValueError(f"expected a (n_bins, n_frames) spectrogram, got shape {power.shape}")
+    if floor_db <= 0:
+        raise ValueError("floor_db must be > 0")
+    energy = power.sum(axis=0, dtype=np.float64)
+    peak = float(energy.max(initial=0.0))
+    if peak <= 0:
+        return np.zeros_like(energy)
+    return np.where(energy >= peak * 10.0 ** (-floor_db / 10.0), energy, 0.0)
+
+
+def _weighted_mean(values: np.ndarray, weights: np.ndarray) -> float | None:
+    total = float(weights.sum())
+    if total <= 0:
+        return None
+    return float(np.dot(values, weights) / total)
+
+
+def _spectral_centroid(magnitude: np.ndarray, freqs: np.ndarray) -> np.ndarray:
+    total = magnitude.sum(axis=0, dtype=np.float64)
+    # float32 products (no float64 copy of a long spectrogram), float64 results.
+    weighted = (freqs.astype(np.float32) @ magnitude).astype(np.float64)
+    return np.asarray(np.divide(weighted, total, out=np.zeros_like(total), where=total > 0))
+
+
+def _spectral_bandwidth(
+    magnitude: np.ndarray, freqs: np.ndarray, centroid: np.ndarray
+) -> np.ndarray:
+    total = np.maximum(magnitude.sum(axis=0, dtype=np.float64), 1e-30)
+    second_moment = ((freqs**2).astype(np.float32) @ magnitude).astype(np.float64) / total
+    return np.asarray(np.sqrt(np.maximum(second_moment - centroid**2, 0.0)))
+
+
+def _spectral_rolloff(magnitude: np.ndarray, freqs: np.ndarray) -> np.ndarray:
+    cumulative = np.cumsum(magnitude, axis=0)
+    threshold = ROLLOFF_FRACTION * cumulative[-1]
+    # First bin whose cumulative magnitude reaches the threshold (argmax of a mask).
+    index = np.argmax(cumulative >= threshold[None, :], axis=0)
+    return np.asarray(freqs[index], dtype=np.float64)
+
+
+def flatness_band(signal: AnalysisSignal) -> np.ndarray:
+    """Boolean mask of the STFT bins flatness is measured on, shape ``(n_bins,)``.
+
+    ``0 < f <= min(10 kHz, 0.9 x the source's Nyquist)``: bins the resampling
+    filter emptied would otherwise drag the geometric mean down.
+    """
+    source_nyquist = signal.decoded.sample_rate / 2.0
+    top = min(FLATNESS_MAX_HZ, 0.9 * source_nyquist, signal.sample_rate / 2.0)
+    return np.asarray((signal.freqs > 0) & (signal.freqs <= top))
+
+
+def _spectral_flatness(signal: AnalysisSignal) -> np.ndarray:
+    power = signal.power[flatness_band(signal)].astype(np.float64)
+    # A floor 100 dB under each frame's loudest bin keeps log() finite and the
+    # measure independent of gain.
+    floor = np.maximum(power.max(axis=0, keepdims=True) * 1e-10, 1e-30)
+    power = np.maximum(power, floor)
+    log_geometric = np.mean(np.log(power), axis=0)
+    arithmetic = np.mean(power, axis=0)
+    return np.asarray(np.exp(log_geometric) / arithmetic)
+
+
+def _zero_crossing_rate(signal: AnalysisSignal) -> float | None:
+    """Sign changes per second, each weighted by the envelope energy where it occurs.
+
+    Weighting per sample (not per frame) keeps silence padding and the partly
+    silent frames at a sound's edges from diluting the rate.
+    """
+    y = signal.mono
+    if y.size < 2:
+        return None
+    crossings = np.signbit(y[1:]) != np.signbit(y[:-1])
+    weights = np.square(amplitude_envelope(signal)[1:], dtype=np.float64)
+    total = float(weights.sum())
+    if total <= 0:
+        return None
+    return float(signal.sample_rate * weights[crossings].sum() / total)
+
+
+def _band_energy_ratio(
+    signal: AnalysisSignal,
+    weights: np.ndarray,
+    *,
+    low: float = 0.0,
+    high: float = np.inf,
+) -> float | None:
+    active = weights > 0
+    if not active.any():
+        return None
+    power = signal.power[:, active].sum(axis=1, dtype=np.float64)
+    total = float(power.sum())
+    if total <= 0:
+        return None
+    band = (signal.freqs >= low) & (signal.freqs < high)
+    return float(power[band].sum() / total)
+
+
+def amplitude_envelope(
+    signal: AnalysisSignal, *, smoothing_ms: float = ATTACK_SMOOTHING_MS
+) -> np.ndarray:
+    """Smoothed Hilbert amplitude envelope of ``signal.mono``.
+
+    The magnitude of the analytic signal, RMS-smoothed over a centred window of
+    ``smoothing_ms``; cached in ``signal._cache["amplitude_envelope_<ms>ms"]``
+    (the unsmoothed energy under ``"analytic_energy"``).
+    The analytic signal is computed in overlapping blocks, so a 20-minute file
+    costs a few float32 arrays, not a 400 MB complex FFT.
+
+    Args:
+        signal: the shared analysis pass.
+        smoothing_ms: smoothing window in milliseconds (> 0).
+
+    Returns:
+        float32, shape ``(len(signal.mono),)``, same units as the samples.
+    """
+    if not smoothing_ms > 0:
+        raise ValueError(f"smoothing_ms must be > 0, got {smoothing_ms}")
+    key = f"amplitude_envelope_{smoothing_ms:g}ms"
+    cached = signal._cache.get(key)
+    if isinstance(cached, np.ndarray):
+        return cached
+    width = max(1, round(smoothing_ms * signal.sample_rate / 1000.0))
+    energy = signal._cache.get("analytic_energy")
+    if not isinstance(energy, np.ndarray):
+        energy = analytic_energy(signal.mono)
+        signal._cache["analytic_energy"] = energy
+    smoothed = scipy.ndimage.uniform_filter1d(energy, width, mode="constant")
+    envelope: np.ndarray = np.sqrt(np.maximum(smoothed, 0.0)).astype(np.float32)
+    signal._cache[key] = envelope
+    return envelope
+
+
+def analytic_energy(
+    y: np.ndarray, *, block: int = HILBERT_BLOCK, overlap: int = HILBERT_OVERLAP
+) -> np.ndarray:
+    """Squared magnitude of the analytic signal of ``y`` (shape ``(n,)``), float32.
+
+    Long signals are processed in blocks of ``block`` samples padded with
+    ``overlap`` neighbouring samples on each side; the Hilbert kernel decays as
+    1/n, so the seams are inaudible to the envelope.
+    """
+    if y.ndim != 1:
+        raise ValueError(f"expected a mono signal, got shape {y.shape}")
+    if block <= 0 or overlap < 0:
+        raise ValueError("block must be > 0 and overlap >= 0")
+    energy = np.empty(y.size, dtype=np.float32)
+    for start in range(0, y.size, block):
+        stop = min(start + block, y.size)
+        lo, hi = max(0, start - overlap), min(y.size, stop + overlap)
+        analytic = _analytic_signal(y[lo:hi])[start - lo : stop - lo]
+        energy[start:stop] = analytic.real**2 + analytic.imag**2
+    return np.asarray(energy)
+
+
+def _analytic_signal(y: np.ndarray) -> np.ndarray:
+    """``y + i H(y)`` in single precision (as ``scipy.signal.hilbert``, via an rfft)."""
+    n = scipy.fft.next_fast_len(y.size)
+    half = scipy.fft.rfft(y.astype(np.float32, copy=False), n)
+    spectrum = np.zeros(n, dtype=np.complex64)
+    spectrum[: half.size] = half
+    spectrum[1 : (n + 1) // 2] *= 2  # double positive frequencies, keep DC and Nyquist
+    return np.asarray(scipy.fft.ifft(spectrum)[: y.size])
+
+
+def first_event_peak(envelope: np.ndarray) -> int | None:
+    """Index of the first event's peak in an amplitude envelope.
+
+    The first event starts where the envelope first reaches 10 % of its global
+    maximum and ends where it first falls below half of its running maximum;
+    its peak is the largest value in between. ``None`` for an all-zero envelope.
+    """
+    if envelope.ndim != 1:
+        raise ValueError(f"expected an envelope of shape (n,), got {envelope.shape}")
+    top = float(envelope.max(initial=0.0))
+    if top <= 0:
+        return None
+    start = int(np.argmax(envelope >= ATTACK_LOW * top))
+    tail = envelope[start:]
+    falling = tail < EVENT_END_LEVEL * np.maximum.accumulate(tail)
+    end = int(np.argmax(falling)) if falling.any() else tail.size
+    return start + int(np.argmax(tail[:end]))
+
+
+def attack_time_ms(envelope: np.ndarray, *, sample_rate: float) -> float | None:
+    """Equivalent linear attack time (ms) of the first event.
+
+    ``(first time >= 0.9 P - first time >= 0.1 P) / 0.8`` where ``P`` is the
+    first event's peak (:func:`first_event_peak`): a linear ramp from silence
+    to the peak over T ms gives exactly T.
+
+    Args:
+        envelope: non-negative amplitude envelope, shape ``(n,)``.
+        sample_rate: envelope samples per second (> 0).
+    """
+    if not sample_rate > 0:
+        raise ValueError("sample_rate must be > 0")
+    peak_index = first_event_peak(envelope)
+    if peak_index is None:
+        return None
+    peak = float(envelope[peak_index])
+    rise_start = int(np.argmax(envelope >= ATTACK_LOW * peak))
+    rise_end = int(np.argmax(envelope >= ATTACK_HIGH * peak))
+    return 1000.0 * (rise_end - rise_start) / (ATTACK_HIGH - ATTACK_LOW) / sample_rate
+
+
+def decay_time_ms(envelope: np.ndarray, *, sample_rate: float) -> float | None:
+    """Time (ms) from the first event's peak until the envelope falls 20 dB below it.
+
+    ``None`` for an all-zero envelope or one that never falls that far.
+
+    Args:
+        envelope: non-negative amplitude envelope, shape ``(n,)``.
+        sample_rate: envelope samples per second (> 0).
+    """
+    if not sample_rate > 0:
+        raise ValueError("sample_rate must be > 0")
+    peak_index = first_event_peak(envelope)
+    if peak_index is None:
+        return None
+    below = envelope[peak_index:] < DECAY_LEVEL * float(envelope[peak_index])
+    return 1000.0 * int(np.argmax(below)) / sample_rate if below.any() else None
+
+
+def _rms_dbfs(samples: np.ndarray) -> float | None:
+    mean_square = float(np.mean(np.square(samples, dtype=np.float64)))
+    return 10.0 * float(np.log10(mean_square)) if mean_square > 0 else None
+
+
+def _stereo_width(samples: np.ndarray) -> float | None:
+    if samples.shape[0] < 2:
+        return 0.0
+    left = samples[0].astype(np.float64)
+    right = samples[1].astype(np.float64)
+    mid = float(np.sum((left + right) ** 2))
+    side = float(np.sum((left - right) ** 2))
+    if mid + side <= 0:
+        return None
+    if mid <= 0:
+        return 1.0
+    return min(1.0, side / mid)

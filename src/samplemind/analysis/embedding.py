@@ -1,0 +1,359 @@
+"""The "sounds like" embedding: a fixed-size timbre vector compared by cosine.
+
+Built only from the shared pass (``signal.power`` and the amplitude envelope of
+``signal.mono`` that the descriptors also use); no learned model. Six blocks of
+hand-designed features, each describing the sound *relative to its own peak*
+(so gain does not matter), aligned at the onset:
+
+========  ====  ==============================================================
+block     dims  content
+========  ====  ==============================================================
+segments  60    log-mel spectrum (64 bands, dB re. the loudest frame, floor
+                -60 dB) averaged over 6 onset-aligned time segments of 1, 1,
+                2, 4, 8 and the remaining STFT frames; 10 DCT coefficients each
+envelope  10    broadband energy (dB re. its 2 ms peak) in windows 0-2, 2-5,
+                ... 640-1280 ms after the onset
+shape     9     DCT coefficients 1-9 of the active frames' mean log-mel
+contrast  8     spectral contrast (log10 peak/valley) in 8 octave bands
+trajectory 12   log spectral centroid and log flatness in each time segment
+bands     20    per band (0-200, 200-1k, 1k-4k, 4k+ Hz): log frames to fall
+                10/20/30 dB below the band's peak, the band's peak level and
+                log frames from the onset to the band's peak
+========  ====  ==============================================================
+
+Each dimension is standardised with fixed constants (mean and standard
+deviation over the development corpus, written into this file by
+``bench/embedding_recall.py --write-constants``), each block is scaled by
+``weight / sqrt(dims)`` and the vector is L2-normalised. Undefined values (a
+time segment after the end of a short sound) become the corpus mean (0).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import scipy.fft
+
+from .descriptors import amplitude_envelope, flatness_band
+from .signal import AnalysisSignal
+
+__all__ = [
+    "BLOCK_SIZES",
+    "BLOCK_WEIGHTS",
+    "EMBEDDING_DIM",
+    "compute_embedding",
+    "embedding_features",
+    "mel_filterbank",
+]
+
+N_MELS = 64
+MEL_FMIN = 20.0
+MEL_FMAX = 10_000.0
+N_COEFFS = 10
+FLOOR_DB = -60.0
+ONSET_DB = -30.0
+"""The onset frame is the first whose energy is within 30 dB of the loudest."""
+SEGMENT_EDGES = (0, 1, 2, 4, 8, 16)
+"""Segment starts in STFT frames after the onset; the last runs to the end."""
+ENVELOPE_EDGES_MS = (0, 2, 5, 10, 20, 40, 80, 160, 320, 640, 1280)
+CONTRAST_EDGES_HZ = (0, 100, 200, 400, 800, 1600, 3200, 6400, np.inf)
+CONTRAST_QUANTILE = 0.2
+DECAY_BANDS_HZ = ((0, 200), (200, 1000), (1000, 4000), (4000, np.inf))
+DECAY_LEVELS_DB = (-10.0, -20.0, -30.0)
+
+BLOCK_SIZES: dict[str, int] = {
+    "segments": len(SEGMENT_EDGES) * N_COEFFS,
+    "envelope": len(ENVELOPE_EDGES_MS) - 1,
+    "shape": N_COEFFS - 1,
+    "contrast": len(CONTRAST_EDGES_HZ) - 1,
+    "trajectory": 2 * len(SEGMENT_EDGES),
+    "bands": len(DECAY_BANDS_HZ) * (len(DECAY_LEVELS_DB) + 2),
+}
+BLOCK_WEIGHTS: dict[str, float] = {
+    "segments": 1.0,
+    "envelope": 0.5,
+    "shape": 1.0,
+    "contrast": 1.0,
+    "trajectory": 1.0,
+    "bands": 1.0,
+}
+EMBEDDING_DIM = sum(BLOCK_SIZES.values())
+"""Length of every embedding (119)."""
+
+_MEL_CACHE: dict[tuple[int, int, int], np.ndarray] = {}
+
+
+def compute_embedding(signal: AnalysisSignal) -> np.ndarray:
+    """The timbre embedding of a prepared signal.
+
+    Args:
+        signal: the shared analysis pass of one file.
+
+    Returns:
+        float32, shape ``(EMBEDDING_DIM,)``, unit L2 norm. Digital silence gives
+        the constant vector ``1 / sqrt(EMBEDDING_DIM)``.
+    """
+    if not isinstance(signal, AnalysisSignal):
+        raise TypeError(f"expected an AnalysisSignal, got {type(signal).__name__}")
+    features = embedding_features(signal)
+    if features is None:
+        return np.full(EMBEDDING_DIM, 1.0 / np.sqrt(EMBEDDING_DIM), dtype=np.float32)
+    return standardise(features)
+
+
+def standardise(features: np.ndarray) -> np.ndarray:
+    """Map raw features (shape ``(EMBEDDING_DIM,)``) to the unit-norm float32 embedding."""
+    if features.shape != (EMBEDDING_DIM,):
+        raise ValueError(f"expected shape ({EMBEDDING_DIM},), got {features.shape}")
+    z = (features - _FEATURE_MEAN) / _FEATURE_STD
+    z = np.where(np.isfinite(z), z, 0.0) * _block_scales()
+    norm = float(np.linalg.norm(z))
+    if norm == 0.0:
+        return np.full(EMBEDDING_DIM, 1.0 / np.sqrt(EMBEDDING_DIM), dtype=np.float32)
+    return np.asarray(z / norm, dtype=np.float32)
+
+
+def _block_scales() -> np.ndarray:
+    return np.concatenate(
+        [np.full(size, BLOCK_WEIGHTS[name] / np.sqrt(size)) for name, size in BLOCK_SIZES.items()]
+    )
+
+
+def embedding_features(signal: AnalysisSignal) -> np.ndarray | None:
+    """The raw (unstandardised) feature vector, or ``None`` for digital silence.
+
+    Returns:
+        float64, shape ``(EMBEDDING_DIM,)`` in the block order of
+        :data:`BLOCK_SIZES`; NaN marks an undefined value.
+    """
+    power = signal.power
+    frame_energy = power.sum(axis=0, dtype=np.float64)
+    if power.size == 0 or float(frame_energy.max()) <= 0:
+        return None
+    mel = _mel_power(signal)
+    onset = int(np.argmax(frame_energy >= frame_energy.max() * _db_to_power(ONSET_DB)))
+    segments = _segment_slices(onset, power.shape[1])
+    blocks = [
+        _segment_block(mel, segments),
+        _envelope_block(signal),
+        _shape_block(mel),
+        _contrast_block(power, signal.freqs),
+        _trajectory_block(signal, segments),
+        _band_block(power, signal.freqs, onset),
+    ]
+    return np.concatenate(blocks)
+
+
+def mel_filterbank(*, sample_rate: int, n_fft: int, n_mels: int = N_MELS) -> np.ndarray:
+    """Triangular mel filters (HTK mel scale), each normalised to unit sum.
+
+    Covers ``MEL_FMIN`` to ``min(MEL_FMAX, sample_rate / 2)``; cached per
+    ``(sample_rate, n_fft, n_mels)``.
+
+    Returns:
+        float32, shape ``(n_mels, 1 + n_fft // 2)``.
+    """
+    if sample_rate <= 0 or n_fft <= 0 or n_mels <= 0:
+        raise ValueError("sample_rate, n_fft and n_mels must be > 0")
+    key = (sample_rate, n_fft, n_mels)
+    cached = _MEL_CACHE.get(key)
+    if cached is not None:
+        return cached
+    freqs = np.fft.rfftfreq(n_fft, d=1.0 / sample_rate)
+    top = min(MEL_FMAX, sample_rate / 2.0)
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(MEL_FMIN), _hz_to_mel(top), n_mels + 2))
+    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    rising = (freqs[None, :] - lower) / (centre - lower)
+    falling = (upper - freqs[None, :]) / (upper - centre)
+    filters = np.maximum(0.0, np.minimum(rising, falling))
+    # Narrow low filters can fall between bins: give each at least its nearest bin.
+    empty = filters.sum(axis=1) == 0
+    filters[empty, np.argmin(np.abs(freqs[None, :] - centre[empty]), axis=1)] = 1.0
+    filters /= filters.sum(axis=1, keepdims=True)
+    bank: np.ndarray = filters.astype(np.float32)
+    _MEL_CACHE[key] = bank
+    return bank
+
+
+def _hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
+    return np.asarray(2595.0 * np.log10(1.0 + np.asarray(hz) / 700.0))
+
+
+def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    return np.asarray(700.0 * (10.0 ** (mel / 2595.0) - 1.0))
+
+
+def _db_to_power(db: float) -> float:
+    return float(10.0 ** (db / 10.0))
+
+
+def _mel_power(signal: AnalysisSignal) -> np.ndarray:
+    """Mel power spectrogram, shape ``(N_MELS, n_frames)``, cached as ``"mel_power"``."""
+    cached = signal._cache.get("mel_power")
+    if isinstance(cached, np.ndarray):
+        return cached
+    bank = mel_filterbank(sample_rate=signal.sample_rate, n_fft=signal.n_fft)
+    mel: np.ndarray = (bank @ signal.power).astype(np.float64)
+    signal._cache["mel_power"] = mel
+    return mel
+
+
+def _segment_slices(onset: int, n_frames: int) -> list[slice]:
+    starts = [onset + edge for edge in SEGMENT_EDGES]
+    stops = [*starts[1:], n_frames]
+    return [slice(min(a, n_frames), min(b, n_frames)) for a, b in zip(starts, stops, strict=True)]
+
+
+def _relative_db(power: np.ndarray, reference: float) -> np.ndarray:
+    floor = reference * _db_to_power(FLOOR_DB)
+    return np.asarray(10.0 * np.log10(np.maximum(power, floor) / reference))
+
+
+def _segment_block(mel: np.ndarray, segments: list[slice]) -> np.ndarray:
+    reference = float(mel.sum(axis=0).max())
+    columns = [
+        mel[:, part].mean(axis=1) if part.stop > part.start else np.zeros(mel.shape[0])
+        for part in segments
+    ]
+    levels = _relative_db(np.stack(columns, axis=1), reference)
+    coefficients = scipy.fft.dct(levels, type=2, norm="ortho", axis=0)[:N_COEFFS]
+    return np.asarray(coefficients.T.ravel())
+
+
+def _shape_block(mel: np.ndarray) -> np.ndarray:
+    energy = mel.sum(axis=0)
+    reference = float(energy.max())
+    active = energy >= reference * _db_to_power(FLOOR_DB)
+    levels = _relative_db(mel[:, active].mean(axis=1), reference)
+    return np.asarray(scipy.fft.dct(levels, type=2, norm="ortho")[1:N_COEFFS])
+
+
+def _envelope_block(signal: AnalysisSignal) -> np.ndarray:
+    """Mean energy in onset-aligned windows, dB re. the 2 ms peak energy."""
+    energy = amplitude_envelope(signal) ** 2
+    reference = float(energy.max())
+    if reference <= 0:
+        return np.full(BLOCK_SIZES["envelope"], FLOOR_DB)
+    onset = int(np.argmax(energy >= reference * _db_to_power(-20.0)))
+    cumulative = np.concatenate(([0.0], np.cumsum(energy)))
+    edges = np.array(ENVELOPE_EDGES_MS) * signal.sample_rate / 1000.0
+    bounds = np.minimum(onset + np.round(edges).astype(np.int64), energy.size)
+    lo, hi = bounds[:-1], bounds[1:]
+    means = (cumulative[hi] - cumulative[lo]) / np.maximum(hi - lo, 1)
+    return _relative_db(means, reference)
+
+
+def _contrast_block(power: np.ndarray, freqs: np.ndarray) -> np.ndarray:
+    """Energy-weighted log10 ratio of the top and bottom 20 % of bins per octave band."""
+    energy = power.sum(axis=0)
+    frames = power[:, energy >= energy.max() * _db_to_power(-40.0)]
+    floor = float(frames.max()) * 1e-8
+    values = []
+    for low, high in itertools.pairwise(CONTRAST_EDGES_HZ):
+        band = frames[(freqs >= low) & (freqs < high)]
+        size = band.shape[0]
+        count = max(1, int(CONTRAST_QUANTILE * size))
+        ordered = np.partition(band, (count - 1, size - count), axis=0)
+        contrast = np.log10(
+            (ordered[size - count :].mean(axis=0) + floor) / (ordered[:count].mean(axis=0) + floor)
+        )
+        weights = band.sum(axis=0, dtype=np.float64)
+        total = float(weights.sum())
+        values.append(float(np.dot(contrast, weights) / total) if total > 0 else np.nan)
+    return np.array(values)
+
+
+def _trajectory_block(signal: AnalysisSignal, segments: list[slice]) -> np.ndarray:
+    """Per segment: log spectral centroid (Hz) and log(flatness + 1e-4)."""
+    power = signal.power
+    magnitude = signal.magnitude
+    band = flatness_band(signal)
+    values: list[float] = []
+    for part in segments:
+        if part.stop <= part.start:
+            values += [np.nan, np.nan]
+            continue
+        spectrum = magnitude[:, part].sum(axis=1, dtype=np.float64)
+        summed = power[band, part].sum(axis=1, dtype=np.float64)
+        if float(spectrum.sum()) <= 0 or float(summed.max(initial=0.0)) <= 0:
+            values += [np.nan, np.nan]
+            continue
+        centroid = float(signal.freqs @ spectrum / spectrum.sum())
+        summed = np.maximum(summed, summed.max() * 1e-10 + 1e-30)
+        flatness = float(np.exp(np.mean(np.log(summed))) / np.mean(summed))
+        values += [float(np.log(max(centroid, 20.0))), float(np.log(flatness + 1e-4))]
+    return np.array(values)
+
+
+def _band_block(power: np.ndarray, freqs: np.ndarray, onset: int) -> np.ndarray:
+    """Per band: log(1 + frames to fall 10/20/30 dB), peak level (dB), log(1 + peak delay)."""
+    total_peak = float(power.sum(axis=0).max())
+    values: list[float] = []
+    for low, high in DECAY_BANDS_HZ:
+        energy = power[(freqs >= low) & (freqs < high)].sum(axis=0, dtype=np.float64)
+        peak_index = int(np.argmax(energy))
+        peak = float(energy[peak_index])
+        level_db = _relative_db(np.array(peak), total_peak)
+        if peak <= 0:
+            values += [np.nan] * len(DECAY_LEVELS_DB) + [float(level_db), np.nan]
+            continue
+        after = _relative_db(energy[peak_index:], peak)
+        values += [np.log1p(_frames_to_fall(after, level)) for level in DECAY_LEVELS_DB]
+        values += [float(level_db), float(np.log1p(max(peak_index - onset, 0)))]
+    return np.array(values)
+
+
+def _frames_to_fall(levels_db: np.ndarray, threshold_db: float) -> float:
+    """Fractional frames until ``levels_db`` (0 at index 0) first drops below the threshold."""
+    below = np.flatnonzero(levels_db < threshold_db)
+    if below.size == 0:
+        return float(levels_db.size)
+    index = int(below[0])
+    before, after = float(levels_db[index - 1]), float(levels_db[index])
+    return index - 1 + (before - threshold_db) / max(before - after, 1e-9)
+
+
+# --- standardisation constants: generated by bench/embedding_recall.py --write-constants ---
+# Per-dimension mean and standard deviation over the drum corpus (misc/ excluded).
+# fmt: off
+_FEATURE_MEAN = np.array(
+    [
+        -260.9, 28.99, 4.8028, 12.007, -1.1474, 2.384, -2.6197, -0.019752,
+        -2.0105, -0.86977, -255.98, 28.147, 4.6972, 12.552, -0.55287, 2.8886,
+        -2.1079, 0.472, -1.6215, -0.60766, -310.53, 22.465, 5.2964, 11.078,
+        0.74715, 3.1638, -0.8344, 1.0146, -0.92322, -0.29059, -372.04, 19.017,
+        5.4815, 9.2021, 1.07, 3.0202, 0.029591, 1.4311, 0.043583, 0.43244,
+        -422.8, 13.474, 5.5023, 6.2851, 1.5822, 2.5987, 1.0229, 1.481,
+        0.78366, 0.76686, -457.96, 3.868, 2.5271, 2.9064, 0.76686, 1.1352,
+        0.70427, 0.93708, 0.68912, 0.78429, -6.459, -3.6568, -3.8127, -4.8575,
+        -7.2588, -12.067, -20.315, -31.708, -45.221, -54.633, 27.115, 6.1109,
+        13.006, 0.57436, 3.4068, -1.3524, 0.86043, -1.0915, -0.29416, 2.2237,
+        1.925, 1.8541, 1.6696, 1.6317, 1.6424, 1.6664, 2.1037, 7.9639,
+        -3.0775, 7.9049, -3.4934, 7.6949, -4.1101, 7.5216, -4.4547, 7.3977,
+        -4.7973, 7.3753, -4.9286, 1.5101, 2.0898, 2.4129, -14.27, 0.68591,
+        1.3637, 1.902, 2.2541, -11.711, 0.47107, 1.3727, 1.8534, 2.1809,
+        -12.782, 0.46799, 1.3225, 1.7893, 2.1313, -14.512, 0.46064,
+    ]
+)
+_FEATURE_STD = np.array(
+    [
+        64.614, 48.365, 26.386, 20.755, 14.894, 11.919, 10.538, 9.4692,
+        8.6022, 7.6742, 69.388, 50.576, 27.453, 21.314, 15.906, 12.531,
+        10.911, 9.6818, 8.8998, 7.998, 84.223, 50.216, 28.668, 20.437,
+        17.744, 13.914, 12.323, 10.536, 9.8149, 8.7987, 84.154, 42.685,
+        25.963, 18.029, 16.292, 12.868, 11.746, 9.8164, 9.2603, 8.4581,
+        73.042, 33.009, 20.638, 14.464, 13.641, 10.026, 9.2213, 7.5999,
+        7.1101, 6.583, 49.253, 19.468, 13.221, 9.0938, 9.3722, 6.7926,
+        6.02, 4.9106, 4.5064, 4.1639, 4.5535, 3.9896, 4.182, 4.5597,
+        6.3752, 9.5856, 14.193, 18.097, 17.401, 12.067, 48.357, 27.462,
+        20.829, 16.187, 12.41, 10.953, 9.4325, 8.7711, 7.7171, 1.1155,
+        1.0709, 0.8244, 0.65269, 0.57153, 0.61295, 0.59501, 0.70751, 0.70162,
+        2.0721, 0.77851, 2.254, 1.0434, 2.8156, 1.1371, 3.0155, 1.115,
+        3.0472, 1.0522, 2.9854, 0.56509, 0.69783, 0.74269, 14.685, 0.57725,
+        0.54499, 0.68823, 0.73787, 10.807, 0.49662, 0.58471, 0.69972, 0.73198,
+        9.3677, 0.52952, 0.56896, 0.68838, 0.72228, 13.697, 0.53067,
+    ]
+)
+# fmt: on
+# --- end of generated constants ---

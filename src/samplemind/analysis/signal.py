@@ -1,0 +1,144 @@
+"""The engine's one pass: decoded audio, one resample, one spectrogram.
+
+Every feature is computed from an :class:`AnalysisSignal`; nothing decodes,
+resamples or takes an STFT a second time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import scipy.fft
+import soxr
+
+ANALYSIS_SAMPLE_RATE = 22050
+"""Sample rate (Hz) of the mono signal every non-loudness feature uses."""
+N_FFT = 2048
+HOP_LENGTH = 512
+
+
+@dataclass(frozen=True)
+class DecodedAudio:
+    """Audio as decoded from a file, at its native rate.
+
+    ``samples`` is float32 with shape ``(channels, n_samples)``, full scale ±1.
+    """
+
+    samples: np.ndarray
+    sample_rate: int
+    format: str
+    subtype: str | None = None
+    bit_depth: int | None = None
+
+    @property
+    def channels(self) -> int:
+        return int(self.samples.shape[0])
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.samples.shape[1])
+
+    @property
+    def duration(self) -> float:
+        """Duration in seconds."""
+        return self.n_samples / self.sample_rate
+
+
+@dataclass(frozen=True)
+class AnalysisSignal:
+    """The shared intermediate data of one analysis.
+
+    Attributes:
+        decoded: the native-rate audio (loudness and peaks use it).
+        mono: float32, shape ``(n,)``, the downmix resampled to ``sample_rate``.
+        sample_rate: rate of ``mono`` in Hz (``ANALYSIS_SAMPLE_RATE``).
+        n_fft, hop_length: STFT frame and hop sizes in samples of ``mono``.
+    """
+
+    decoded: DecodedAudio
+    mono: np.ndarray
+    sample_rate: int = ANALYSIS_SAMPLE_RATE
+    n_fft: int = N_FFT
+    hop_length: int = HOP_LENGTH
+    _cache: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
+
+    @cached_property
+    def magnitude(self) -> np.ndarray:
+        """STFT magnitude, float32, shape ``(1 + n_fft // 2, n_frames)``.
+
+        Frames are centred (zero padded by ``n_fft // 2``) with a Hann window,
+        frame ``t`` centred at sample ``t * hop_length``.
+        """
+        return stft_magnitude(self.mono, n_fft=self.n_fft, hop_length=self.hop_length)
+
+    @cached_property
+    def power(self) -> np.ndarray:
+        """``magnitude ** 2``, same shape."""
+        mag = self.magnitude
+        power: np.ndarray = mag * mag
+        return power
+
+    @cached_property
+    def freqs(self) -> np.ndarray:
+        """Centre frequency in Hz of each STFT bin, shape ``(1 + n_fft // 2,)``."""
+        return np.fft.rfftfreq(self.n_fft, d=1.0 / self.sample_rate)
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.magnitude.shape[1])
+
+    @property
+    def frame_rate(self) -> float:
+        """STFT frames per second."""
+        return self.sample_rate / self.hop_length
+
+    @property
+    def duration(self) -> float:
+        return self.decoded.duration
+
+
+def downmix(samples: np.ndarray) -> np.ndarray:
+    """Average the channels of a ``(channels, n)`` array to shape ``(n,)``."""
+    if samples.ndim != 2:
+        raise ValueError(f"expected (channels, n) samples, got shape {samples.shape}")
+    mono: np.ndarray = (
+        samples.mean(axis=0, dtype=np.float32) if samples.shape[0] > 1 else samples[0]
+    )
+    return mono
+
+
+def prepare(decoded: DecodedAudio) -> AnalysisSignal:
+    """Downmix and resample once; the spectrogram is computed on first use."""
+    mono = downmix(decoded.samples)
+    if decoded.sample_rate != ANALYSIS_SAMPLE_RATE:
+        mono = soxr.resample(mono, decoded.sample_rate, ANALYSIS_SAMPLE_RATE, quality="HQ")
+    return AnalysisSignal(decoded=decoded, mono=np.ascontiguousarray(mono, dtype=np.float32))
+
+
+def stft_magnitude(y: np.ndarray, *, n_fft: int, hop_length: int) -> np.ndarray:
+    """Magnitude STFT of a mono signal.
+
+    Args:
+        y: float32 signal, shape ``(n,)``.
+        n_fft: frame length in samples (a power of two).
+        hop_length: hop in samples, ``0 < hop_length <= n_fft``.
+
+    Returns:
+        float32 array, shape ``(1 + n_fft // 2, 1 + n // hop_length)``.
+    """
+    if y.ndim != 1:
+        raise ValueError(f"expected a mono signal, got shape {y.shape}")
+    if not 0 < hop_length <= n_fft:
+        raise ValueError("hop_length must be in (0, n_fft]")
+    padded = np.pad(y.astype(np.float32, copy=False), n_fft // 2)
+    n_frames = 1 + (padded.size - n_fft) // hop_length
+    if n_frames < 1:
+        padded = np.pad(padded, (0, n_fft - padded.size))
+        n_frames = 1
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop_length][:n_frames]
+    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
+    spectrum = scipy.fft.rfft(frames * window, axis=1)
+    magnitude: np.ndarray = np.abs(spectrum).astype(np.float32).T.copy()
+    return magnitude

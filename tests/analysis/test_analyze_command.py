@@ -1,0 +1,171 @@
+"""``samplemind analyze``: JSON lines, the table, exit codes; in-process and as a real process."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+from samplemind.analysis.synthetic import rhythm as synth_rhythm
+from samplemind.analyze_command import analyze
+
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "drums"
+RATE = 44100
+SHA256_HEX = set("0123456789abcdef")
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of synthetic files: WAV, FLAC, stereo, a loop, a corrupt file, a text file."""
+    root = tmp_path_factory.mktemp("library")
+    (root / "drums").mkdir()
+    loop = synth_rhythm.drum_loop(100.0, pattern="house", bars=2, sample_rate=RATE)
+    sf.write(root / "drums" / "house_loop.wav", loop, RATE, subtype="PCM_16")
+    sf.write(root / "drums" / "kick.flac", synth_rhythm.kick(sample_rate=RATE), RATE)
+    t = np.arange(RATE) / RATE
+    stereo = 0.25 * np.stack([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 660 * t)], axis=1)
+    sf.write(root / "tone_stereo.wav", stereo, 48000, subtype="FLOAT")
+    whole = (root / "drums" / "house_loop.wav").read_bytes()
+    (root / "corrupt.wav").write_bytes(whole[: len(whole) // 4])
+    (root / "notes.txt").write_text("not audio\n")
+    return root
+
+
+def run_cli(*args: str) -> Any:
+    return CliRunner().invoke(analyze, list(args), catch_exceptions=False)
+
+
+def json_records(stdout: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.splitlines()]
+
+
+def by_name(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {Path(r["path"]).name: r for r in records}
+
+
+def assert_sane(record: dict[str, Any]) -> None:
+    assert record["error"] is None, record["error"]
+    assert set(record["sha256"]) <= SHA256_HEX and len(record["sha256"]) == 64
+    assert record["duration"] > 0 and record["sample_rate"] >= 8000
+    assert record["channels"] in (1, 2)
+    assert record["kind"] in ("one_shot", "loop")
+    assert record["peak_dbfs"] is not None and record["peak_dbfs"] <= 0.01
+    assert record["tags"] == [] and "embedding" not in record
+    if record["kind"] == "one_shot":
+        assert record["bpm"] is None
+
+
+def test_json_lines_one_per_file_with_error_codes(library: Path) -> None:
+    result = run_cli("--json", "--workers", "2", str(library), str(library / "notes.txt"))
+    assert result.exit_code == 1  # the corrupt file and the text file
+    records = by_name(json_records(result.stdout))
+    assert sorted(records) == sorted(
+        ["house_loop.wav", "kick.flac", "tone_stereo.wav", "corrupt.wav", "notes.txt"]
+    )
+    assert records["corrupt.wav"]["error"]["code"] == "decode_error"
+    assert records["notes.txt"]["error"]["code"] == "unsupported_format"
+    for name in ("house_loop.wav", "kick.flac", "tone_stereo.wav"):
+        assert_sane(records[name])
+    assert records["house_loop.wav"]["kind"] == "loop"
+    assert abs(records["house_loop.wav"]["bpm"] - 100.0) <= 1.0
+    assert records["kick.flac"]["format"] == "FLAC"
+    assert records["tone_stereo.wav"]["channels"] == 2
+    assert "5 files, 3 ok, 2 errors" in result.stderr
+    assert "decode_error: 1" in result.stderr and "unsupported_format: 1" in result.stderr
+
+
+def test_a_folder_walk_skips_text_files(library: Path) -> None:
+    result = run_cli("--json", "--workers", "1", str(library))
+    names = [Path(r["path"]).name for r in json_records(result.stdout)]
+    assert "notes.txt" not in names and len(names) == 4
+
+
+@pytest.mark.corpus
+def test_corpus_files_analyse_cleanly(library: Path, tmp_path: Path) -> None:
+    if not CORPUS.is_dir():
+        pytest.skip(f"corpus not found at {CORPUS}")
+    labels = sorted(p for p in CORPUS.iterdir() if p.is_dir())[:10]
+    for label in labels:
+        source = sorted(label.glob("*.flac"))[0]
+        shutil.copy(source, tmp_path / f"{label.name}__{source.name}")
+    result = run_cli("--json", "--workers", "2", str(tmp_path))
+    assert result.exit_code == 0, result.stderr
+    records = json_records(result.stdout)
+    assert len(records) == len(labels)
+    for record in records:
+        assert_sane(record)
+        assert record["format"] == "FLAC"
+        assert record["bpm"] is None  # drum hits are one-shots
+    kicks = [r for r in records if Path(r["path"]).name.startswith("bd__")]
+    assert kicks and all(r["key"] is None for r in kicks)
+
+
+def test_embedding_flag_adds_the_vector(library: Path) -> None:
+    from samplemind.analysis.embedding import EMBEDDING_DIM
+
+    result = run_cli(
+        "--json", "--embedding", "--workers", "1", str(library / "drums" / "kick.flac")
+    )
+    assert result.exit_code == 0
+    (record,) = json_records(result.stdout)
+    assert len(record["embedding"]) == EMBEDDING_DIM
+
+
+def test_table_and_summary(library: Path) -> None:
+    result = run_cli("--workers", "1", str(library / "drums"))
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == [
+        "name",
+        "kind",
+        "bpm",
+        "key",
+        "note",
+        "LUFS",
+        "peak",
+        "dur",
+        "error",
+    ]
+    assert any("house_loop.wav" in line and "loop" in line for line in lines[1:-1])
+    assert lines[-1].startswith("2 files, 2 ok, 0 errors")
+    assert "files/s" in lines[-1]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["/no/such/path"], [], ["--workers", "0", "."], ["--max-duration", "0", "."]],
+)
+def test_usage_errors_exit_2(args: list[str]) -> None:
+    result = CliRunner().invoke(analyze, args)
+    assert result.exit_code == 2
+    assert "Usage" in result.output
+
+
+def test_nothing_to_analyse_exits_1(tmp_path: Path) -> None:
+    (tmp_path / "readme.md").write_text("hi")
+    result = run_cli(str(tmp_path))
+    assert result.exit_code == 1
+    assert "no files" in result.stderr
+
+
+def test_as_a_real_process(library: Path) -> None:
+    """Through the installed ``samplemind`` entry point when there is one."""
+    entry_point = Path(sys.executable).with_name("samplemind")
+    if entry_point.exists():
+        command = [str(entry_point), "analyze", "--json", str(library)]
+    else:
+        command = [sys.executable, "-m", "samplemind.analyze_command", "--json", str(library)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1, done.stderr
+    records = by_name(json_records(done.stdout))
+    assert records["corrupt.wav"]["error"]["code"] == "decode_error"
+    assert_sane(records["kick.flac"])
+    assert "4 files, 3 ok, 1 error" in done.stderr

@@ -1,0 +1,203 @@
+"""Known-answer tests for the timbre descriptors."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from samplemind.analysis.descriptors import (
+    Descriptors,
+    active_frame_weights,
+    attack_time_ms,
+    compute_descriptors,
+    decay_time_ms,
+)
+from samplemind.analysis.signal import ANALYSIS_SAMPLE_RATE, N_FFT
+from samplemind.analysis.synthetic import timbre
+
+SR = ANALYSIS_SAMPLE_RATE
+BIN_HZ = SR / N_FFT
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "drums"
+
+
+def describe(samples: np.ndarray, sample_rate: int = SR) -> Descriptors:
+    return compute_descriptors(timbre.as_signal(samples, sample_rate=sample_rate))
+
+
+@pytest.mark.parametrize("freq", [220.0, 1000.0, 4000.0])
+def test_sine_centroid_and_rolloff_are_its_frequency(freq: float) -> None:
+    d = describe(timbre.faded(timbre.sine(freq, duration=0.3)))
+    assert d.spectral_centroid_hz == pytest.approx(freq, abs=0.1 * BIN_HZ)
+    # The rolloff is a bin frequency at or just above the sine.
+    assert freq - BIN_HZ / 2 <= d.spectral_rolloff_hz <= freq + 1.5 * BIN_HZ
+
+
+def test_sine_at_native_44k_keeps_its_centroid() -> None:
+    sine = timbre.faded(timbre.sine(1000.0, duration=0.3, sample_rate=44100), sample_rate=44100)
+    d = describe(sine, sample_rate=44100)
+    assert d.spectral_centroid_hz == pytest.approx(1000.0, abs=0.1 * BIN_HZ)
+
+
+def test_flatness_sine_near_zero_white_noise_near_periodogram_limit() -> None:
+    sine = describe(timbre.sine(1000.0, duration=0.5))
+    noise = describe(timbre.white_noise(duration=0.5))
+    assert sine.spectral_flatness is not None and sine.spectral_flatness < 1e-3
+    # A periodogram of white noise has geometric/arithmetic mean exp(-gamma).
+    assert noise.spectral_flatness == pytest.approx(math.exp(-np.euler_gamma), abs=0.03)
+
+
+def test_flatness_of_resampled_noise_is_not_dragged_down_by_the_filter() -> None:
+    noise = describe(timbre.white_noise(duration=0.5, sample_rate=44100), sample_rate=44100)
+    assert noise.spectral_flatness == pytest.approx(math.exp(-np.euler_gamma), abs=0.03)
+
+
+def test_white_noise_is_bright_and_broadband() -> None:
+    d = describe(timbre.white_noise(duration=0.5))
+    # Flat spectrum up to 11025 Hz: centroid at the middle, rolloff at 85 %.
+    assert d.spectral_centroid_hz == pytest.approx(SR / 4, rel=0.05)
+    assert d.spectral_rolloff_hz == pytest.approx(0.85 * SR / 2, rel=0.05)
+    assert d.high_energy_ratio == pytest.approx((SR / 2 - 5000) / (SR / 2), abs=0.03)
+
+
+@pytest.mark.parametrize("freq", [500.0, 2000.0])
+def test_zero_crossing_rate_of_a_sine_is_twice_its_frequency(freq: float) -> None:
+    d = describe(timbre.sine(freq, duration=0.5))
+    assert d.zero_crossing_rate == pytest.approx(2 * freq, rel=0.002)
+
+
+@pytest.mark.parametrize("attack_ms", [5.0, 20.0, 50.0])
+@pytest.mark.parametrize("carrier", [300.0, 1000.0])
+def test_attack_of_a_linear_ramp_is_its_length(attack_ms: float, carrier: float) -> None:
+    env = timbre.ramp_decay_envelope(attack_ms=attack_ms, decay_db_per_s=100.0, duration=0.6)
+    d = describe(env * timbre.sine(carrier, duration=0.6, amplitude=1.0))
+    # 2 ms envelope smoothing blurs the ramp's ends by about 1 ms.
+    assert d.attack_ms == pytest.approx(attack_ms, abs=1.5)
+
+
+def test_attack_of_an_impulse_is_about_zero() -> None:
+    d = describe(timbre.impulse())
+    assert d.attack_ms is not None and d.attack_ms < 1.0
+
+
+@pytest.mark.parametrize("decay_db_per_s", [100.0, 400.0, 1000.0])
+def test_decay_to_minus_20_db_of_an_exponential(decay_db_per_s: float) -> None:
+    env = timbre.ramp_decay_envelope(attack_ms=1.0, decay_db_per_s=decay_db_per_s, duration=0.6)
+    d = describe(env * timbre.sine(1000.0, duration=0.6, amplitude=1.0))
+    expected_ms = 20.0 / decay_db_per_s * 1000.0
+    assert d.decay_ms == pytest.approx(expected_ms, rel=0.03, abs=1.0)
+
+
+def test_noise_burst_decay_is_close_despite_random_envelope() -> None:
+    expected_ms = 20.0 / 200.0 * 1000.0
+    decays = [
+        describe(timbre.noise_burst(decay_db_per_s=200.0, seed=seed)).decay_ms for seed in range(3)
+    ]
+    for decay in decays:
+        assert decay == pytest.approx(expected_ms, rel=0.15)
+
+
+def test_sustained_tone_has_no_decay() -> None:
+    assert describe(timbre.sine(440.0, duration=0.5)).decay_ms is None
+
+
+def test_envelope_helpers_validate_input() -> None:
+    with pytest.raises(ValueError):
+        attack_time_ms(np.zeros((2, 2)), sample_rate=SR)
+    with pytest.raises(ValueError):
+        decay_time_ms(np.ones(10), sample_rate=0)
+    assert attack_time_ms(np.zeros(100), sample_rate=SR) is None
+
+
+def test_rms_dbfs_of_a_full_scale_sine() -> None:
+    d = describe(timbre.sine(1000.0, duration=0.5, amplitude=1.0))
+    assert d.rms_dbfs == pytest.approx(-3.0103, abs=0.01)
+
+
+def test_stereo_width() -> None:
+    left = timbre.white_noise(duration=0.3, seed=1)
+    right = timbre.white_noise(duration=0.3, seed=2)
+    assert describe(left).stereo_width == 0.0
+    assert describe(np.stack([left, left])).stereo_width == pytest.approx(0.0, abs=1e-9)
+    assert describe(np.stack([left, -left])).stereo_width == pytest.approx(1.0)
+    assert describe(np.stack([left, right])).stereo_width == pytest.approx(1.0, abs=0.1)
+    partly = describe(np.stack([left, 0.8 * left + 0.2 * right])).stereo_width
+    assert partly is not None and 0.0 < partly < 0.1
+
+
+def test_low_and_high_energy_ratios() -> None:
+    low = describe(timbre.sine(80.0, duration=0.5))
+    high = describe(timbre.sine(8000.0, duration=0.5))
+    assert low.low_energy_ratio is not None and low.low_energy_ratio > 0.95
+    assert high.high_energy_ratio is not None and high.high_energy_ratio > 0.95
+
+
+def test_hard_edges_shift_the_centroid_by_at_most_a_few_bins() -> None:
+    d = describe(timbre.sine(1000.0, duration=0.5))
+    assert d.spectral_centroid_hz == pytest.approx(1000.0, abs=3 * BIN_HZ)
+
+
+def test_silence_padding_does_not_dilute_spectral_values() -> None:
+    tone = timbre.faded(timbre.sine(1000.0, duration=0.2))
+    padded = np.concatenate([np.zeros(SR, np.float32), tone, np.zeros(SR, np.float32)])
+    assert describe(padded).spectral_centroid_hz == pytest.approx(
+        describe(tone).spectral_centroid_hz, rel=0.001
+    )
+    assert describe(padded).zero_crossing_rate == pytest.approx(2000.0, rel=0.005)
+
+
+def test_gain_does_not_change_spectral_shape() -> None:
+    noise = timbre.noise_burst()
+    loud, quiet = describe(noise), describe(noise * 0.001)
+    assert quiet.spectral_centroid_hz == pytest.approx(loud.spectral_centroid_hz, rel=1e-3)
+    assert quiet.spectral_flatness == pytest.approx(loud.spectral_flatness, rel=1e-3)
+    assert quiet.rms_dbfs == pytest.approx(loud.rms_dbfs - 60.0, abs=0.01)
+
+
+@pytest.mark.parametrize("n", [1, 100, SR])
+def test_silence_gives_none_everywhere(n: int) -> None:
+    d = describe(np.zeros(n, dtype=np.float32))
+    assert all(value is None for value in vars(d).values())
+
+
+def test_active_frame_weights() -> None:
+    power = np.ones((4, 5))
+    power[:, 0] = 1e-9
+    weights = active_frame_weights(power)
+    assert weights[0] == 0.0 and np.all(weights[1:] == 4.0)
+    assert not active_frame_weights(np.zeros((4, 3))).any()
+    with pytest.raises(ValueError):
+        active_frame_weights(np.ones(3))
+
+
+def test_rejects_non_signal() -> None:
+    with pytest.raises(TypeError):
+        compute_descriptors(np.zeros(10))  # type: ignore[arg-type]
+
+
+@pytest.mark.corpus
+def test_corpus_descriptors_order_drum_kinds() -> None:
+    """Hats are brighter and noisier than kicks; kicks hold more low energy."""
+    if not CORPUS.is_dir():
+        pytest.skip("corpus not available")
+    import soundfile as sf
+
+    from samplemind.analysis.signal import DecodedAudio, prepare
+
+    def medians(label: str) -> dict[str, float]:
+        rows = []
+        for path in sorted((CORPUS / label).glob("*.flac"))[::6][:15]:
+            samples, rate = sf.read(path, dtype="float32", always_2d=True)
+            decoded = DecodedAudio(samples=samples.T.copy(), sample_rate=rate, format="FLAC")
+            rows.append(compute_descriptors(prepare(decoded)))
+        return {
+            name: float(np.median([getattr(r, name) for r in rows]))
+            for name in ("spectral_centroid_hz", "spectral_flatness", "low_energy_ratio")
+        }
+
+    kick, hat = medians("bd"), medians("hh")
+    assert hat["spectral_centroid_hz"] > 3 * kick["spectral_centroid_hz"]
+    assert hat["spectral_flatness"] > 10 * kick["spectral_flatness"]
+    assert kick["low_energy_ratio"] > 0.5 > hat["low_energy_ratio"]
