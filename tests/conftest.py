@@ -51,6 +51,7 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: object) -> Set
         "auth_rate_limit_per_minute": 0,
         "redis_url": None,
         "redis_prefix": f"samplemind-test-{uuid.uuid4().hex}",
+        "celery_queue": f"samplemind-test-{uuid.uuid4().hex}",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -73,3 +74,34 @@ async def running_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     async with running_client(create_app(settings)) as running:
         yield running
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@asynccontextmanager
+async def live_server(app: FastAPI) -> AsyncIterator[str]:
+    """The app served by a real uvicorn on a free port; yields its base URL."""
+    import asyncio
+
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

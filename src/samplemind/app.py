@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,6 +19,36 @@ from samplemind.core.db import create_engine, create_sessionmaker
 from samplemind.core.errors import install_error_handlers
 from samplemind.core.health import router as service_router
 from samplemind.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from samplemind.jobs.endpoints import router as jobs_router
+from samplemind.jobs.events import (
+    PostgresEventHub,
+    PostgresEventPublisher,
+    RedisEventHub,
+    RedisEventPublisher,
+)
+from samplemind.jobs.queue import CeleryJobQueue, LocalJobQueue
+from samplemind.samples.endpoints import router as audio_router
+from samplemind.samples.storage import LocalStorage
+from samplemind.search.endpoints import router as search_router
+
+DECODE_SLOTS = 2  # uploads decoded at once for validation, per API process
+
+
+def _start_library(app: FastAPI, settings: Settings, redis: Redis | None) -> None:
+    storage = LocalStorage(settings.data_dir / "audio")
+    storage.clear_stale_temp()
+    app.state.storage = storage
+    app.state.query_storage = LocalStorage(settings.data_dir / "query-clips")
+    app.state.decode_slots = asyncio.Semaphore(DECODE_SLOTS)
+    if redis is not None:
+        app.state.event_publisher = RedisEventPublisher(redis, prefix=settings.redis_prefix)
+        app.state.event_hub = RedisEventHub(redis, prefix=settings.redis_prefix)
+        app.state.job_queue = CeleryJobQueue(settings)
+    else:
+        assert settings.database_url is not None
+        app.state.event_publisher = PostgresEventPublisher()
+        app.state.event_hub = PostgresEventHub(settings.database_url)
+        app.state.job_queue = LocalJobQueue(settings, app.state.sessionmaker)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -46,9 +77,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.redis = redis
         app.state.rate_limiter = rate_limiter
         app.state.auth_service = AuthService(settings, denylist)
+        _start_library(app, settings, redis)
+        await app.state.event_hub.start()
+        await app.state.job_queue.start()
         try:
             yield
         finally:
+            await app.state.job_queue.stop()
+            await app.state.event_hub.stop()
             if redis is not None:
                 await redis.aclose()
             await engine.dispose()
@@ -73,5 +109,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(service_router)
     api = APIRouter(prefix="/api/v1")
     api.include_router(auth_router)
+    api.include_router(audio_router)
+    api.include_router(search_router)
+    api.include_router(jobs_router)
     app.include_router(api)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import signal
 from types import FrameType
 from typing import ClassVar
@@ -64,6 +65,25 @@ def serve(host: str, port: int) -> None:
 
 def _exit_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(0)
+
+
+@cli.command()
+@click.option(
+    "--concurrency", type=click.IntRange(1, 256), default=None,
+    help="Worker processes [default: number of cores].",
+)  # fmt: skip
+def worker(concurrency: int | None) -> None:
+    """Run a Celery worker for analysis jobs (needs SAMPLEMIND_REDIS_URL)."""
+
+    from samplemind.jobs.celery_app import run_worker
+
+    settings = get_settings()
+    if not settings.redis_url:
+        raise click.UsageError("set SAMPLEMIND_REDIS_URL; without it `serve` runs jobs itself")
+    with database_url_for(settings) as url:
+        run_migrations(url)
+        settings = settings.model_copy(update={"database_url": url})
+        run_worker(settings, concurrency=concurrency or os.cpu_count() or 1)
 
 
 @cli.command()

@@ -69,6 +69,15 @@ class Settings(BaseSettings):
     bcrypt_rounds: int = Field(default=12, ge=12, le=16)
     auth_rate_limit_per_minute: int = Field(default=20, ge=0)
     max_audio_duration_seconds: float = Field(default=1200.0, gt=0)
+    max_upload_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
+    max_request_bytes: int = Field(default=2 * 1024 * 1024 * 1024, gt=0)
+    max_files_per_request: int = Field(default=500, gt=0)
+    analysis_workers: int | None = Field(default=None, gt=0)
+    job_lease_seconds: int = Field(default=300, gt=0)
+    job_sweep_seconds: float = Field(default=30.0, gt=0)
+    job_max_attempts: int = Field(default=3, gt=0)
+    celery_queue: str = "samplemind-analysis"
+    ws_heartbeat_seconds: float = Field(default=25.0, gt=0)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -99,6 +108,12 @@ class Settings(BaseSettings):
                 '(generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))")'
             )
         return self
+
+    def worker_payload(self) -> dict[str, object]:
+        """Everything a worker process needs to rebuild these settings."""
+        payload = self.model_dump(mode="json")
+        payload["secret_key"] = self.signing_key()
+        return payload
 
     @property
     def is_production(self) -> bool:

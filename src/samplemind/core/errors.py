@@ -23,6 +23,7 @@ CODES_BY_STATUS = {
     409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    416: "range_not_satisfiable",
     422: "validation_error",
     429: "rate_limited",
     500: "internal_error",

@@ -6,6 +6,8 @@ from alembic import context
 
 from samplemind.auth import models as _auth_models  # noqa: F401  (registers tables)
 from samplemind.core.db import Base
+from samplemind.jobs import models as _job_models  # noqa: F401
+from samplemind.samples import models as _sample_models  # noqa: F401
 
 connection = context.config.attributes.get("connection")
 if connection is None:

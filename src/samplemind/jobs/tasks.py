@@ -1,0 +1,195 @@
+"""The analysis task: the same code runs in the local pool and in Celery workers.
+
+It is idempotent and safe to retry: a job is claimed with a lease by one atomic UPDATE
+(queued, or running with an expired lease, i.e. its worker died), and its result is
+written in one transaction with the job's completion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from samplemind.analysis.pipeline import analyze_bytes
+from samplemind.core.config import Settings
+from samplemind.core.db import create_engine, create_sessionmaker
+from samplemind.jobs.events import (
+    EventPublisher,
+    OwnedEvent,
+    PostgresEventPublisher,
+    RedisEventPublisher,
+    commit_with_events,
+    make_event,
+)
+from samplemind.models import Job, Sample
+from samplemind.samples.service import sample_display_path, store_analysis
+from samplemind.samples.storage import LocalStorage, Storage
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerContext:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    storage: Storage
+    publisher: EventPublisher
+
+    @classmethod
+    def create(cls, settings: Settings) -> WorkerContext:
+        if not settings.database_url:
+            raise RuntimeError("workers need SAMPLEMIND_DATABASE_URL")
+        engine = create_engine(settings.database_url)
+        publisher: EventPublisher
+        if settings.redis_url:
+            from redis.asyncio import Redis
+
+            publisher = RedisEventPublisher(
+                Redis.from_url(settings.redis_url), prefix=settings.redis_prefix
+            )
+        else:
+            publisher = PostgresEventPublisher()
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessionmaker=create_sessionmaker(engine),
+            storage=LocalStorage(settings.data_dir / "audio"),
+            publisher=publisher,
+        )
+
+
+def job_event(job: Job, **extra: Any) -> dict[str, Any]:
+    return make_event(
+        "job.progress",
+        job_id=str(job.id),
+        sample_id=str(job.sample_id),
+        status=job.status,
+        progress=job.progress,
+        **extra,
+    )
+
+
+async def claim_job(db: AsyncSession, job_id: uuid.UUID, *, lease: timedelta) -> Job | None:
+    now = datetime.now(UTC)
+    claimed: Job | None = await db.scalar(
+        update(Job)
+        .where(
+            Job.id == job_id,
+            or_(
+                Job.status == "queued",
+                (Job.status == "running") & (Job.lease_expires_at < now),
+            ),
+        )
+        .values(
+            status="running",
+            progress=10,
+            attempts=Job.attempts + 1,
+            lease_expires_at=now + lease,
+            started_at=now,
+        )
+        .returning(Job)
+    )
+    return claimed
+
+
+async def run_analysis_job(job_id: uuid.UUID, ctx: WorkerContext) -> str:
+    """Run one job; returns what happened ("done", "failed", "skipped")."""
+    lease = timedelta(seconds=ctx.settings.job_lease_seconds)
+    async with ctx.sessionmaker() as db:
+        job = await claim_job(db, job_id, lease=lease)
+        if job is None:
+            await db.rollback()
+            return "skipped"
+        sample = await db.get(Sample, job.sample_id)
+        if sample is None:  # deleted while queued; the job row went with it
+            await db.rollback()
+            return "skipped"
+        if job.attempts > ctx.settings.job_max_attempts:
+            message = f"gave up after {job.attempts - 1} interrupted attempts"
+            await _fail(db, ctx, job, sample, code="internal_error", message=message)
+            return "failed"
+        sample.status = "analyzing"
+        await commit_with_events(db, ctx.publisher, [(job.owner_id, job_event(job))])
+
+        data = await asyncio.to_thread(ctx.storage.read_bytes, sample.content_sha256)
+        record = analyze_bytes(
+            data,
+            name=sample_display_path(sample),
+            embedding=True,
+            max_duration=ctx.settings.max_audio_duration_seconds,
+        )
+        store_analysis(sample, record)
+        if record.error:
+            await _fail(db, ctx, job, sample, **record.error)
+            return "failed"
+        _close(job, status="done")
+        analyzed = make_event("sample.analyzed", sample_id=str(sample.id), job_id=str(job.id))
+        events: list[OwnedEvent] = [(job.owner_id, job_event(job)), (job.owner_id, analyzed)]
+        await commit_with_events(db, ctx.publisher, events)
+        return "done"
+
+
+def _close(job: Job, *, status: str) -> None:
+    job.status = status
+    job.progress = 100
+    job.finished_at = datetime.now(UTC)
+    job.lease_expires_at = None
+
+
+async def _fail(
+    db: AsyncSession, ctx: WorkerContext, job: Job, sample: Sample, *, code: str, message: str
+) -> None:
+    _close(job, status="failed")
+    job.error_code = sample.error_code = code
+    job.error_message = sample.error_message = message[:2000]
+    sample.status = "failed"
+    error = {"code": code, "message": job.error_message}
+    failed = make_event("sample.failed", sample_id=str(sample.id), job_id=str(job.id), error=error)
+    events: list[OwnedEvent] = [(job.owner_id, job_event(job)), (job.owner_id, failed)]
+    await commit_with_events(db, ctx.publisher, events)
+
+
+async def mark_failed(ctx: WorkerContext, job_id: uuid.UUID, *, code: str, message: str) -> None:
+    """Give up on a job after its retries (storage or database errors, not bad audio)."""
+    async with ctx.sessionmaker() as db:
+        job = await db.get(Job, job_id)
+        if job is None or job.status in ("done", "failed"):
+            return
+        sample = await db.get(Sample, job.sample_id)
+        if sample is not None:
+            await _fail(db, ctx, job, sample, code=code, message=message)
+
+
+async def resend_interrupted(db: AsyncSession, *, stale_queued_after: timedelta) -> list[uuid.UUID]:
+    """Jobs whose worker died (expired lease) or whose message may be lost.
+
+    Their ``updated_at`` is touched so the next sweep leaves them alone for a while.
+    """
+    now = datetime.now(UTC)
+    rows = await db.scalars(
+        update(Job)
+        .where(
+            or_(
+                (Job.status == "running") & (Job.lease_expires_at < now),
+                (Job.status == "queued") & (Job.updated_at < now - stale_queued_after),
+            )
+        )
+        .values(updated_at=now)
+        .returning(Job.id)
+    )
+    return list(rows)
+
+
+async def release_leases(db: AsyncSession) -> None:
+    """Make every running job claimable now (its only possible runner has exited)."""
+    await db.execute(
+        update(Job).where(Job.status == "running").values(lease_expires_at=datetime.now(UTC))
+    )

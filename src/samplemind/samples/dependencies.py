@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from samplemind.auth.dependencies import CurrentUser, DbSession
+from samplemind.core.errors import NotFound
+from samplemind.jobs.events import EventPublisher
+from samplemind.jobs.queue import JobQueue
+from samplemind.samples.models import Sample
+from samplemind.samples.storage import Storage
+
+
+def get_storage(request: Request) -> Storage:
+    storage: Storage = request.app.state.storage
+    return storage
+
+
+def get_job_queue(request: Request) -> JobQueue:
+    queue: JobQueue = request.app.state.job_queue
+    return queue
+
+
+def get_publisher(request: Request) -> EventPublisher:
+    publisher: EventPublisher = request.app.state.event_publisher
+    return publisher
+
+
+StorageDep = Annotated[Storage, Depends(get_storage)]
+JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]
+PublisherDep = Annotated[EventPublisher, Depends(get_publisher)]
+
+
+async def get_owned_sample(audio_id: uuid.UUID, user: CurrentUser, db: DbSession) -> Sample:
+    """The caller's sample; another user's sample is indistinguishable from a missing one."""
+    sample = await db.get(Sample, audio_id)
+    if sample is None or sample.owner_id != user.id:
+        raise NotFound("Sample not found")
+    return sample
+
+
+OwnedSample = Annotated[Sample, Depends(get_owned_sample)]

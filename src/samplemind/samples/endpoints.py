@@ -1,0 +1,297 @@
+"""``/api/v1/audio``: upload, analyse, browse, correct, delete, stream, draw."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
+from sqlalchemy import func, select
+
+from samplemind.auth.dependencies import CurrentUser, DbSession
+from samplemind.core.errors import CODES_BY_STATUS, AppError, NotFound, ValidationFailed
+from samplemind.jobs.events import OwnedEvent, commit_with_events, make_event
+from samplemind.jobs.models import Job
+from samplemind.samples import files
+from samplemind.samples.dependencies import JobQueueDep, OwnedSample, PublisherDep, StorageDep
+from samplemind.samples.models import Sample
+from samplemind.samples.multipart import UploadFailed, receive_form
+from samplemind.samples.schemas import (
+    AnalyzeRequest,
+    ErrorInfo,
+    JobRead,
+    SamplePage,
+    SampleRead,
+    SampleUpdate,
+    UploadedSample,
+    UploadRejection,
+    UploadResponse,
+    Waveform,
+)
+from samplemind.samples.service import apply_effective_values
+from samplemind.samples.upload import add_sample, check_audio, latest_job, release_content
+from samplemind.search.duplicates import DuplicateReport, find_duplicates
+from samplemind.search.filters import (
+    PageParams,
+    SampleFilters,
+    SortKey,
+    page_params,
+    sample_filters,
+    sort_clause,
+)
+
+router = APIRouter(prefix="/audio", tags=["audio"])
+
+
+def _docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"description": CODES_BY_STATUS[code]} for code in statuses}
+
+
+def sample_read(sample: Sample, *, with_analysis: bool = True) -> SampleRead:
+    read = SampleRead.model_validate(sample)
+    return read if with_analysis else read.model_copy(update={"analysis": None})
+
+
+@router.post(
+    "/upload",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UploadResponse,
+    responses=_docs(400, 401, 413, 415, 422),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "files": {
+                                "type": "array",
+                                "items": {"type": "string", "format": "binary"},
+                            },
+                            "folder": {
+                                "type": "string",
+                                "description": "folder path for all files",
+                            },
+                        },
+                    }
+                }
+            },
+        }
+    },
+)
+async def upload(
+    request: Request,
+    user: CurrentUser,
+    db: DbSession,
+    storage: StorageDep,
+    queue: JobQueueDep,
+    publisher: PublisherDep,
+) -> UploadResponse:
+    """Upload one file (`file`) or many (`files`); each is analysed in the background.
+
+    Identical content already in your library comes back marked `duplicate`. Content that
+    is not audio (415) or cannot be decoded (422) is refused and nothing is kept.
+    """
+    settings = request.app.state.settings
+    try:
+        form = await receive_form(
+            request,
+            storage,
+            max_file_bytes=settings.max_upload_bytes,
+            max_request_bytes=settings.max_request_bytes,
+            max_files=settings.max_files_per_request,
+        )
+    except UploadFailed as failure:
+        for received in failure.form.files:
+            await release_content(db, storage, received.blob.sha256)
+        raise failure.error from None
+    if not form.files:
+        raise ValidationFailed(
+            "Attach audio as a multipart field named 'file' or 'files'", code="no_file"
+        )
+
+    folder_field = form.fields.get("folder") or form.fields.get("folder_path") or ""
+    items: list[UploadedSample] = []
+    rejections: list[tuple[UploadRejection, AppError]] = []
+    events: list[OwnedEvent] = []
+    new_jobs: list[uuid.UUID] = []
+    for received in form.files:
+        try:
+            async with request.app.state.decode_slots:
+                await asyncio.to_thread(
+                    check_audio, storage, received.blob.sha256,
+                    max_duration=settings.max_audio_duration_seconds,
+                )  # fmt: skip
+        except AppError as exc:
+            await release_content(db, storage, received.blob.sha256)
+            info = ErrorInfo(code=exc.code, message=exc.message)
+            rejections.append((UploadRejection(filename=received.filename, error=info), exc))
+            continue
+        added = await add_sample(
+            db, storage, owner_id=user.id, received=received, folder_field=folder_field
+        )
+        items.append(
+            UploadedSample(
+                sample=sample_read(added.sample),
+                job=JobRead.model_validate(added.job) if added.job else None,
+                duplicate=added.duplicate,
+            )
+        )
+        events.append((user.id, make_event(
+            "upload.received", sample_id=str(added.sample.id),
+            filename=added.sample.original_filename, duplicate=added.duplicate,
+        )))  # fmt: skip
+        if added.job is not None and not added.duplicate:
+            new_jobs.append(added.job.id)
+            events.append((user.id, make_event(
+                "job.queued", job_id=str(added.job.id), sample_id=str(added.sample.id),
+                status="queued", progress=0,
+            )))  # fmt: skip
+    if not items:
+        first = rejections[0][1]
+        first.details = [rejection.model_dump() for rejection, _ in rejections]
+        raise first
+    await commit_with_events(db, publisher, events)
+    await queue.enqueue(new_jobs)
+    return UploadResponse(items=items, errors=[rejection for rejection, _ in rejections])
+
+
+@router.post(
+    "/analyze",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobRead,
+    responses=_docs(401, 404, 422),
+)
+async def analyze(
+    body: AnalyzeRequest,
+    user: CurrentUser,
+    db: DbSession,
+    queue: JobQueueDep,
+    publisher: PublisherDep,
+) -> JobRead:
+    """Analyse a sample again; an analysis already queued or running is returned as is."""
+    sample = await db.get(Sample, body.audio_id)
+    if sample is None or sample.owner_id != user.id:
+        raise NotFound("Sample not found")
+    active = await latest_job(db, sample.id)
+    if active is not None and active.status in ("queued", "running"):
+        return JobRead.model_validate(active)
+    job = Job(owner_id=user.id, sample_id=sample.id, analysis_type=body.analysis_type)
+    db.add(job)
+    await db.flush()
+    event = make_event(
+        "job.queued", job_id=str(job.id), sample_id=str(sample.id), status="queued", progress=0
+    )
+    await commit_with_events(db, publisher, [(user.id, event)])
+    await queue.enqueue([job.id])
+    return JobRead.model_validate(job)
+
+
+@router.get("", response_model=SamplePage, responses=_docs(401, 422))
+async def list_samples(
+    user: CurrentUser,
+    db: DbSession,
+    filters: Annotated[SampleFilters, Depends(sample_filters)],
+    paging: Annotated[PageParams, Depends(page_params)],
+    sort: SortKey = "-created_at",
+    include_analysis: bool = False,
+) -> SamplePage:
+    """Your samples, filtered, sorted and paginated."""
+    conditions = [Sample.owner_id == user.id, *filters.conditions()]
+    total = await db.scalar(select(func.count()).select_from(Sample).where(*conditions)) or 0
+    rows = await db.scalars(
+        select(Sample).where(*conditions).order_by(*sort_clause(sort))
+        .offset(paging.offset).limit(paging.page_size)
+    )  # fmt: skip
+    return SamplePage(
+        items=[sample_read(row, with_analysis=include_analysis) for row in rows],
+        total=total,
+        page=paging.page,
+        page_size=paging.page_size,
+        pages=paging.pages(total),
+    )
+
+
+@router.get("/duplicates", response_model=DuplicateReport, responses=_docs(401, 422))
+async def duplicates(
+    user: CurrentUser,
+    db: DbSession,
+    threshold: Annotated[
+        float, Query(ge=0, le=0.5, description="cosine distance for near duplicates")
+    ] = 0.01,
+) -> DuplicateReport:
+    """Groups of exact duplicates (same decoded audio, any format) and near duplicates."""
+    return await find_duplicates(db, owner_id=user.id, threshold=threshold)
+
+
+@router.get("/{audio_id}", response_model=SampleRead, responses=_docs(401, 404))
+async def get_sample(sample: OwnedSample) -> SampleRead:
+    return sample_read(sample)
+
+
+@router.patch("/{audio_id}", response_model=SampleRead, responses=_docs(401, 404, 422))
+async def update_sample(
+    body: SampleUpdate, sample: OwnedSample, db: DbSession, publisher: PublisherDep
+) -> SampleRead:
+    """Rename, tag, or correct bpm/key/category; corrections win over the analysis."""
+    changes = body.model_dump(exclude_unset=True)
+    if "name" in changes:
+        if body.name is None:
+            raise ValidationFailed("name cannot be null")
+        sample.name = body.name
+    if "tags" in changes:
+        sample.tags = list(dict.fromkeys(tag.lower() for tag in body.tags or ()))
+    if "bpm" in changes:
+        sample.user_bpm = body.bpm
+    if "key" in changes:
+        sample.user_key = body.key
+    if "category" in changes:
+        sample.user_category = body.category
+    apply_effective_values(sample)
+    event = make_event("sample.updated", sample_id=str(sample.id))
+    await commit_with_events(db, publisher, [(sample.owner_id, event)])
+    await db.refresh(sample)
+    return sample_read(sample)
+
+
+@router.delete("/{audio_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_docs(401, 404))
+async def delete_sample(
+    sample: OwnedSample, db: DbSession, storage: StorageDep, publisher: PublisherDep
+) -> Response:
+    sha256, owner_id, sample_id = sample.content_sha256, sample.owner_id, sample.id
+    await db.delete(sample)
+    await commit_with_events(
+        db, publisher, [(owner_id, make_event("sample.deleted", sample_id=str(sample_id)))]
+    )
+    await release_content(db, storage, sha256)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/{audio_id}/file",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"audio/*": {}}},
+        206: {"description": "partial content"},
+        **_docs(401, 404),
+    },
+)
+async def stream_file(request: Request, sample: OwnedSample, storage: StorageDep) -> Response:
+    """The original file; honours `Range: bytes=…` so players can seek."""
+    return await files.stream(request, sample, storage)
+
+
+@router.get("/{audio_id}/waveform", response_model=Waveform, responses=_docs(401, 404, 422))
+async def waveform(
+    request: Request,
+    sample: OwnedSample,
+    storage: StorageDep,
+    points: Annotated[int, Query(ge=16, le=10_000)] = 1000,
+) -> Waveform:
+    """Min/max peaks per point, for drawing."""
+    async with request.app.state.decode_slots:
+        return await asyncio.to_thread(files.waveform, sample, storage, points=points)

@@ -1,0 +1,142 @@
+"""Audio content storage, addressed by SHA-256 so identical content is stored once.
+
+``LocalStorage`` keeps blobs under ``<data_dir>/audio/ab/cd/<sha256>``. Writers stream
+into a temporary file while hashing and counting, so nothing is held whole in memory and
+an over-size upload is stopped at the limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+READ_CHUNK_BYTES = 256 * 1024
+
+
+class BlobTooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"larger than {limit} bytes")
+        self.limit = limit
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    sha256: str
+    size: int
+
+
+class BlobWriter(Protocol):
+    def write(self, chunk: bytes) -> None: ...
+
+    def commit(self) -> StoredBlob: ...
+
+    def abort(self) -> None: ...
+
+
+class Storage(Protocol):
+    def writer(self, *, max_bytes: int) -> BlobWriter: ...
+
+    def exists(self, sha256: str) -> bool: ...
+
+    def size(self, sha256: str) -> int: ...
+
+    def read_bytes(self, sha256: str) -> bytes: ...
+
+    def open(self, sha256: str) -> BinaryIO: ...
+
+    def iter_range(self, sha256: str, start: int, end: int) -> Iterator[bytes]:
+        """Yield bytes ``start..end`` inclusive."""
+        ...
+
+    def delete(self, sha256: str) -> None: ...
+
+
+class LocalBlobWriter:
+    def __init__(self, storage: LocalStorage, *, max_bytes: int) -> None:
+        self._storage = storage
+        self._max_bytes = max_bytes
+        self._hasher = hashlib.sha256()
+        self._size = 0
+        self._temp_path = storage.temp_dir / f"{uuid.uuid4().hex}.part"
+        self._file = self._temp_path.open("xb")
+
+    def write(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if self._size > self._max_bytes:
+            self.abort()
+            raise BlobTooLarge(self._max_bytes)
+        self._hasher.update(chunk)
+        self._file.write(chunk)
+
+    def commit(self) -> StoredBlob:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        blob = StoredBlob(sha256=self._hasher.hexdigest(), size=self._size)
+        final = self._storage.path(blob.sha256)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self._temp_path, final)  # identical content: replacing is harmless
+        return blob
+
+    def abort(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        self._temp_path.unlink(missing_ok=True)
+
+
+class LocalStorage:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.temp_dir = root / "tmp"
+        self.temp_dir.mkdir(parents=True, exist_ok=True)
+
+    def path(self, sha256: str) -> Path:
+        if not SHA256_PATTERN.match(sha256):
+            raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
+        return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    def writer(self, *, max_bytes: int) -> LocalBlobWriter:
+        return LocalBlobWriter(self, max_bytes=max_bytes)
+
+    def exists(self, sha256: str) -> bool:
+        return self.path(sha256).is_file()
+
+    def size(self, sha256: str) -> int:
+        return self.path(sha256).stat().st_size
+
+    def read_bytes(self, sha256: str) -> bytes:
+        return self.path(sha256).read_bytes()
+
+    def open(self, sha256: str) -> BinaryIO:
+        return self.path(sha256).open("rb")
+
+    def iter_range(self, sha256: str, start: int, end: int) -> Iterator[bytes]:
+        remaining = end - start + 1
+        with self.path(sha256).open("rb") as handle:
+            handle.seek(start)
+            while remaining > 0:
+                chunk = handle.read(min(READ_CHUNK_BYTES, remaining))
+                if not chunk:
+                    return
+                remaining -= len(chunk)
+                yield chunk
+
+    def delete(self, sha256: str) -> None:
+        self.path(sha256).unlink(missing_ok=True)
+
+    def clear_stale_temp(self, *, older_than_seconds: float = 3600) -> None:
+        """Remove partial uploads left by a crash (not those still being written)."""
+        cutoff = time.time() - older_than_seconds
+        for partial in self.temp_dir.glob("*.part"):
+            with contextlib.suppress(FileNotFoundError):
+                if partial.stat().st_mtime < cutoff:
+                    partial.unlink()

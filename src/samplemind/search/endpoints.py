@@ -1,0 +1,129 @@
+"""``/api/v1/search``: text, filters, similar, compatible; and search by an uploaded clip."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
+
+from samplemind.analysis.pipeline import analyze_bytes
+from samplemind.auth.dependencies import CurrentUser, DbSession
+from samplemind.core.errors import CODES_BY_STATUS, ValidationFailed
+from samplemind.samples.endpoints import sample_read
+from samplemind.samples.multipart import UnsupportedMediaType, UploadFailed, receive_form
+from samplemind.samples.schemas import SampleRead
+from samplemind.samples.upload import InvalidAudio
+from samplemind.search.filters import PageParams, SampleFilters, page_params, sample_filters
+from samplemind.search.service import SearchRequest, SearchResult, search
+
+router = APIRouter(prefix="/search", tags=["search"])
+_DOCS: dict[int | str, dict[str, str]] = {
+    code: {"description": CODES_BY_STATUS[code]} for code in (401, 404, 413, 415, 422)
+}
+
+
+class SearchHit(SampleRead):
+    score: float | None
+    scores: dict[str, float]
+
+
+class SearchPage(BaseModel):
+    items: list[SearchHit]
+    total: int
+    page: int
+    page_size: int
+    pages: int
+
+
+def _page(result: SearchResult, paging: PageParams) -> SearchPage:
+    hits = [
+        SearchHit(
+            **sample_read(sample, with_analysis=False).model_dump(), score=score, scores=scores
+        )
+        for sample, score, scores in result.rows
+    ]
+    return SearchPage(
+        items=hits,
+        total=result.total,
+        page=paging.page,
+        page_size=paging.page_size,
+        pages=paging.pages(result.total),
+    )
+
+
+@router.get("", response_model=SearchPage, responses=_DOCS)
+async def search_library(
+    user: CurrentUser,
+    db: DbSession,
+    filters: Annotated[SampleFilters, Depends(sample_filters)],
+    paging: Annotated[PageParams, Depends(page_params)],
+    query: Annotated[
+        str | None, Query(max_length=200, description="words; bd/kick, sd/snare, hh/hat…")
+    ] = None,
+    q: Annotated[str | None, Query(max_length=200, description="alias of query")] = None,
+    similar_to: Annotated[uuid.UUID | None, Query(description="sample id: sounds like it")] = None,
+    compatible_with: Annotated[
+        uuid.UUID | None, Query(description="sample id: loops that fit it")
+    ] = None,
+    tempo_tolerance: Annotated[
+        float, Query(gt=0, le=0.5, description="fraction, e.g. 0.06")
+    ] = 0.06,
+) -> SearchPage:
+    """Search your library; every part combines with the others and results are scored."""
+    request = SearchRequest(
+        owner_id=user.id,
+        filters=filters,
+        paging=paging,
+        query=(query or q or "").strip() or None,
+        similar_to=similar_to,
+        compatible_with=compatible_with,
+        tempo_tolerance=tempo_tolerance,
+    )
+    return _page(await search(db, request), paging)
+
+
+@router.post("/similar", response_model=SearchPage, responses=_DOCS)
+async def search_by_clip(
+    request: Request,
+    user: CurrentUser,
+    db: DbSession,
+    filters: Annotated[SampleFilters, Depends(sample_filters)],
+    paging: Annotated[PageParams, Depends(page_params)],
+) -> SearchPage:
+    """Samples that sound like an uploaded clip (field `file`); the clip is not kept."""
+    settings = request.app.state.settings
+    clips = request.app.state.query_storage
+    try:
+        form = await receive_form(
+            request, clips, max_file_bytes=settings.max_upload_bytes,
+            max_request_bytes=settings.max_upload_bytes + 65536, max_files=1,
+        )  # fmt: skip
+    except UploadFailed as failure:
+        for received in failure.form.files:
+            clips.delete(received.blob.sha256)
+        raise failure.error from None
+    if not form.files:
+        raise ValidationFailed("Attach the clip as a multipart field named 'file'", code="no_file")
+    clip = form.files[0]
+    try:
+        data = clips.read_bytes(clip.blob.sha256)
+    finally:
+        clips.delete(clip.blob.sha256)
+    async with request.app.state.decode_slots:
+        record = await asyncio.to_thread(
+            analyze_bytes, data, name=clip.filename, embedding=True,
+            max_duration=settings.max_audio_duration_seconds,
+        )  # fmt: skip
+    if record.error is not None:
+        error_type = (
+            UnsupportedMediaType if record.error["code"] == "unsupported_format" else InvalidAudio
+        )
+        raise error_type(record.error["message"], code=record.error["code"])
+    assert record.embedding is not None
+    query = SearchRequest(
+        owner_id=user.id, filters=filters, paging=paging, similar_vector=record.embedding
+    )
+    return _page(await search(db, query), paging)

@@ -1,0 +1,166 @@
+"""Building library searches: text, filters, "sounds like", "fits with", combined."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Select,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from samplemind.core.errors import NotFound, ValidationFailed
+from samplemind.samples.models import Sample
+from samplemind.samples.service import words
+from samplemind.search.camelot import compatible_codes
+from samplemind.search.filters import PageParams, SampleFilters
+from samplemind.search.vocabulary import canonical
+
+_SAFE_TERM = re.compile(r"[^a-z0-9]")
+TEMPO_RATIOS = (1.0, 2.0, 0.5)
+
+
+def text_query(query: str) -> str | None:
+    """A tsquery: every word must match, by prefix or through its synonym."""
+    clauses = []
+    for word in words(query):
+        term = _SAFE_TERM.sub("", word)
+        if not term:
+            continue
+        alternatives = [f"{term}:*"]
+        synonym = canonical(term)
+        if synonym and synonym != term:
+            alternatives.append(_SAFE_TERM.sub("", synonym))
+        clauses.append("(" + " | ".join(alternatives) + ")")
+    return " & ".join(clauses) or None
+
+
+@dataclass
+class SearchRequest:
+    owner_id: uuid.UUID
+    filters: SampleFilters
+    paging: PageParams
+    query: str | None = None
+    similar_to: uuid.UUID | None = None
+    similar_vector: list[float] | None = None
+    compatible_with: uuid.UUID | None = None
+    tempo_tolerance: float = 0.06
+
+
+@dataclass
+class SearchResult:
+    rows: list[tuple[Sample, float | None, dict[str, float]]]
+    total: int
+
+
+@dataclass
+class _Plan:
+    conditions: list[ColumnElement[bool]] = field(default_factory=list)
+    scores: dict[str, ColumnElement[Any]] = field(default_factory=dict)
+    nearest_first: ColumnElement[Any] | None = None
+
+
+async def _reference(db: AsyncSession, owner_id: uuid.UUID, sample_id: uuid.UUID) -> Sample:
+    sample = await db.get(Sample, sample_id)
+    if sample is None or sample.owner_id != owner_id:
+        raise NotFound("Reference sample not found")
+    return sample
+
+
+def _add_text(plan: _Plan, query: str) -> None:
+    tsquery_text = text_query(query)
+    if tsquery_text is None:
+        raise ValidationFailed("The query has no searchable words", code="empty_query")
+    tsquery = func.to_tsquery("simple", tsquery_text)
+    plan.conditions.append(Sample.search_document.op("@@")(tsquery))
+    plan.scores["text"] = func.ts_rank_cd(Sample.search_document, tsquery, 32)
+
+
+def _add_similar(plan: _Plan, vector: list[float], exclude: uuid.UUID | None) -> None:
+    distance = Sample.embedding.cosine_distance(vector)
+    plan.conditions.append(Sample.embedding.is_not(None))
+    if exclude is not None:
+        plan.conditions.append(Sample.id != exclude)
+    plan.scores["similarity"] = 1 - distance
+    plan.nearest_first = distance
+
+
+def _add_compatible(plan: _Plan, reference: Sample, tolerance: float, kind_given: bool) -> None:
+    if reference.camelot is None and reference.bpm is None:
+        raise ValidationFailed(
+            "The reference sample has no key or tempo to match", code="nothing_to_match"
+        )
+    plan.conditions.append(Sample.id != reference.id)
+    if not kind_given:
+        plan.conditions.append(Sample.kind == "loop")
+    parts: list[ColumnElement[Any]] = []
+    if reference.camelot is not None:
+        same, relative, *neighbours = compatible_codes(reference.camelot)
+        plan.conditions.append(Sample.camelot.in_([same, relative, *neighbours]))
+        parts.append(
+            case((Sample.camelot == same, 1.0), (Sample.camelot == relative, 0.9), else_=0.8)
+        )
+    if reference.bpm is not None:
+        deviations = [func.abs(Sample.bpm / (reference.bpm * ratio) - 1) for ratio in TEMPO_RATIOS]
+        plan.conditions.append(or_(*(deviation <= tolerance for deviation in deviations)))
+        closest = func.least(*deviations)
+        parts.append(1 - cast(closest, Float) / tolerance * 0.5)
+    score: ColumnElement[Any] = parts[0]
+    for part in parts[1:]:
+        score = score * part
+    plan.scores["compatibility"] = score
+
+
+async def search(db: AsyncSession, request: SearchRequest) -> SearchResult:
+    plan = _Plan(conditions=[Sample.owner_id == request.owner_id, *request.filters.conditions()])
+    if request.query:
+        _add_text(plan, request.query)
+    vector = request.similar_vector
+    if request.similar_to is not None:
+        reference = await _reference(db, request.owner_id, request.similar_to)
+        if reference.embedding is None:
+            raise ValidationFailed("The reference sample is not analysed yet", code="not_analyzed")
+        vector = list(reference.embedding)
+    if vector is not None:
+        _add_similar(plan, vector, request.similar_to)
+    if request.compatible_with is not None:
+        reference = await _reference(db, request.owner_id, request.compatible_with)
+        _add_compatible(plan, reference, request.tempo_tolerance, request.filters.kind is not None)
+    return await _run(db, plan, request.paging)
+
+
+async def _run(db: AsyncSession, plan: _Plan, paging: PageParams) -> SearchResult:
+    where = and_(*plan.conditions)
+    total = await db.scalar(select(func.count()).select_from(Sample).where(where)) or 0
+    score_columns = [column.label(name) for name, column in plan.scores.items()]
+    combined: ColumnElement[Any] = literal(None)
+    if plan.scores:
+        combined = sum(plan.scores.values(), literal(0.0)) / len(plan.scores)
+    statement: Select[Any] = select(Sample, combined.label("score"), *score_columns).where(where)
+    if plan.nearest_first is not None and len(plan.scores) == 1:
+        await db.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+        statement = statement.order_by(plan.nearest_first, Sample.id)
+    elif plan.scores:
+        statement = statement.order_by(combined.desc(), Sample.id)
+    else:
+        statement = statement.order_by(Sample.created_at.desc(), Sample.id)
+    rows = await db.execute(statement.offset(paging.offset).limit(paging.page_size))
+    results = []
+    for row in rows:
+        scores = {name: round(float(getattr(row, name)), 4) for name in plan.scores}
+        score = round(float(row.score), 4) if plan.scores else None
+        results.append((row.Sample, score, scores))
+    return SearchResult(rows=results, total=total)

@@ -1,0 +1,114 @@
+"""Jobs delivered by Celery to a real worker process; a killed worker loses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from samplemind.app import create_app
+from samplemind.core.config import Settings
+from tests.conftest import REDIS_URL, running_client
+from tests.samples.conftest import Account, corpus_file, library_settings, new_account, wav_bytes
+
+
+class Worker:
+    def __init__(self, settings: Settings, log: Path) -> None:
+        self.settings = settings
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SAMPLEMIND_")}
+        env.update({
+            "SAMPLEMIND_DATABASE_URL": self.settings.database_url or "",
+            "SAMPLEMIND_REDIS_URL": REDIS_URL,
+            "SAMPLEMIND_REDIS_PREFIX": self.settings.redis_prefix,
+            "SAMPLEMIND_CELERY_QUEUE": self.settings.celery_queue,
+            "SAMPLEMIND_DATA_DIR": str(self.settings.data_dir),
+            "SAMPLEMIND_SECRET_KEY": self.settings.signing_key(),
+            "SAMPLEMIND_JOB_LEASE_SECONDS": str(self.settings.job_lease_seconds),
+            "SAMPLEMIND_JOB_SWEEP_SECONDS": str(self.settings.job_sweep_seconds),
+        })  # fmt: skip
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "samplemind.cli", "worker", "--concurrency", "1"],
+                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool children at once, as a crash would."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process = None
+
+
+@pytest.fixture
+def celery_settings(database_url: str, tmp_path: Path) -> Settings:
+    return library_settings(
+        database_url, tmp_path, redis_url=REDIS_URL, job_lease_seconds=4, job_sweep_seconds=1.0
+    )
+
+
+@pytest.fixture
+def worker(celery_settings: Settings, tmp_path: Path) -> Iterator[Worker]:
+    running = Worker(celery_settings, tmp_path / "worker.log")
+    running.start()
+    yield running
+    running.stop()
+
+
+async def test_celery_worker_analyses_uploads(celery_settings: Settings, worker: Worker) -> None:
+    async with running_client(create_app(celery_settings)) as client:
+        alice = await new_account(client, "alice@example.com")
+        samples = await alice.ingest(corpus_file("bd"), corpus_file("sd"))
+    assert all(sample["status"] == "ready" for sample in samples)
+    assert all(sample["analysis"]["error"] is None for sample in samples)
+
+
+async def _wait_until_running(alice: Account, job_id: str) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        job = (await alice.get(f"/api/v1/jobs/{job_id}")).json()
+        if job["status"] == "running":
+            return
+        assert job["status"] == "queued", job
+        await asyncio.sleep(0.02)
+    raise AssertionError("the job never started")
+
+
+async def test_a_job_survives_its_worker_being_killed(
+    celery_settings: Settings, worker: Worker
+) -> None:
+    rng = np.random.default_rng(7)
+    long_audio = (0.1 * rng.standard_normal(44100 * 400)).astype(np.float32)  # 400 s: slow enough
+    async with running_client(create_app(celery_settings)) as client:
+        alice = await new_account(client, "alice@example.com")
+        [item] = await alice.upload_ok(("long take.wav", wav_bytes(long_audio)))
+        job_id = item["job"]["id"]
+        await _wait_until_running(alice, job_id)
+        worker.kill()
+        interrupted = (await alice.get(f"/api/v1/jobs/{job_id}")).json()
+        assert interrupted["status"] == "running"
+        worker.start()
+        job = await alice.wait_for_job(job_id)
+    assert job["status"] == "done", job
+    assert job["attempts"] == 2

@@ -1,0 +1,3 @@
+from tests.samples.conftest import alice, bob, library, library_client
+
+__all__ = ["alice", "bob", "library", "library_client"]
