@@ -7,13 +7,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.fft
+import scipy.signal
 
 from samplemind.analysis.descriptors import (
     Descriptors,
     active_frame_weights,
+    analytic_energy,
     attack_time_ms,
     compute_descriptors,
     decay_time_ms,
+    first_event_peak,
 )
 from samplemind.analysis.signal import ANALYSIS_SAMPLE_RATE, N_FFT
 from samplemind.analysis.synthetic import timbre
@@ -201,3 +205,65 @@ def test_corpus_descriptors_order_drum_kinds() -> None:
     assert hat["spectral_centroid_hz"] > 3 * kick["spectral_centroid_hz"]
     assert hat["spectral_flatness"] > 10 * kick["spectral_flatness"]
     assert kick["low_energy_ratio"] > 0.5 > hat["low_energy_ratio"]
+
+
+# ------------------------------------- envelope searches and the analytic signal
+
+
+def reference_first_event_peak(envelope: np.ndarray) -> int | None:
+    """The unchunked definition: whole-array comparisons and one running maximum."""
+    top = float(envelope.max(initial=0.0))
+    if top <= 0:
+        return None
+    start = int(np.argmax(envelope >= 0.1 * top))
+    tail = envelope[start:]
+    falling = tail < 0.5 * np.maximum.accumulate(tail)
+    end = int(np.argmax(falling)) if falling.any() else tail.size
+    return start + int(np.argmax(tail[:end]))
+
+
+def reference_attack_and_decay(envelope: np.ndarray) -> tuple[float | None, float | None]:
+    peak_index = reference_first_event_peak(envelope)
+    if peak_index is None:
+        return None, None
+    peak = float(envelope[peak_index])
+    rise = int(np.argmax(envelope >= 0.9 * peak)) - int(np.argmax(envelope >= 0.1 * peak))
+    below = envelope[peak_index:] < 0.1 * peak
+    decay = 1000.0 * int(np.argmax(below)) / SR if below.any() else None
+    return 1000.0 * rise / 0.8 / SR, decay
+
+
+def random_envelopes() -> list[np.ndarray]:
+    """Envelopes spanning several scan chunks: late events, re-attacks, plateaus, no decay."""
+    rng = np.random.default_rng(11)
+    envelopes = [np.zeros(10, dtype=np.float32), np.ones(9000, dtype=np.float32)]
+    for _ in range(40):
+        n = int(rng.integers(1, 20000))
+        t = np.arange(n)
+        onset = int(rng.integers(0, n))
+        hit = np.where(t >= onset, np.exp(-(t - onset) / rng.uniform(5.0, 8000.0)), 0.0)
+        second = np.roll(hit, int(rng.integers(0, n))) * rng.uniform(0.0, 2.0)
+        noise = np.abs(rng.standard_normal(n)) * rng.uniform(0.0, 0.3)
+        envelopes.append((hit + second + noise * hit).astype(np.float32))
+    return envelopes
+
+
+def test_chunked_envelope_searches_match_the_whole_array_definition() -> None:
+    for envelope in random_envelopes():
+        assert first_event_peak(envelope) == reference_first_event_peak(envelope)
+        attack, decay = reference_attack_and_decay(envelope)
+        assert attack_time_ms(envelope, sample_rate=SR) == attack
+        assert decay_time_ms(envelope, sample_rate=SR) == decay
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 1000, 22050, 40000])
+def test_analytic_energy_is_the_squared_hilbert_envelope(n: int) -> None:
+    rng = np.random.default_rng(n)
+    y = (rng.standard_normal(n) * np.exp(-np.arange(n) / (0.3 * n + 1))).astype(np.float32)
+    energy = analytic_energy(y)
+    padded = scipy.fft.next_fast_len(n)
+    expected = np.abs(scipy.signal.hilbert(y.astype(np.float64), N=padded)[:n]) ** 2
+    assert energy.dtype == np.float32
+    assert energy.shape == (n,)
+    # float32 rounding against a float64 reference.
+    np.testing.assert_allclose(energy, expected, rtol=0, atol=1e-6 * expected.max())

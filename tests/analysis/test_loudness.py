@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import scipy.signal
 
 from samplemind.analysis.loudness import (
+    _TRUE_PEAK_PROTOTYPE,
     channel_weights,
     integrated_loudness,
     k_weighting_sos,
@@ -133,14 +136,9 @@ def test_invalid_shapes_and_rates() -> None:
         true_peak_dbfs(np.zeros((0, 10)), sample_rate=48000)
 
 
-# EBU Tech 3341 true-peak cases 15-18: sines whose peaks fall between samples;
-# each reads -6.0 dBTP, tolerance +0.2 / -0.4 dB.
-@pytest.mark.parametrize(
-    ("divisor", "phase_degrees"), [(4, 0.0), (4, 45.0), (6, 60.0), (8, 67.5), (2.5, 10.0)]
-)
-@pytest.mark.parametrize("rate", [44100, 48000])
-def test_true_peak_between_samples(divisor: float, phase_degrees: float, rate: int) -> None:
-    samples = tones.sine(
+def _inter_sample_sine(divisor: float, phase_degrees: float, rate: int) -> np.ndarray:
+    """A -6 dBFS stereo sine at ``rate / divisor`` whose peaks fall between samples."""
+    return tones.sine(
         rate / divisor,
         duration=1.0,
         sample_rate=rate,
@@ -149,6 +147,16 @@ def test_true_peak_between_samples(divisor: float, phase_degrees: float, rate: i
         channels=2,
         fade=0.01,
     )
+
+
+# EBU Tech 3341 true-peak cases 15-18: sines whose peaks fall between samples;
+# each reads -6.0 dBTP, tolerance +0.2 / -0.4 dB.
+@pytest.mark.parametrize(
+    ("divisor", "phase_degrees"), [(4, 0.0), (4, 45.0), (6, 60.0), (8, 67.5), (2.5, 10.0)]
+)
+@pytest.mark.parametrize("rate", [44100, 48000])
+def test_true_peak_between_samples(divisor: float, phase_degrees: float, rate: int) -> None:
+    samples = _inter_sample_sine(divisor, phase_degrees, rate)
     true_peak = true_peak_dbfs(samples, sample_rate=rate)
     sample_peak = sample_peak_dbfs(samples)
     assert true_peak is not None and sample_peak is not None
@@ -193,3 +201,85 @@ def test_sample_peak_and_rms() -> None:
     assert rms_dbfs(sine) == pytest.approx(-10.0 - 3.0103, abs=0.001)
     assert rms_dbfs(np.zeros((2, 100))) is None
     assert rms_dbfs(np.zeros(0)) is None
+
+
+# ------------------------------------------------- true peak: the pruned search
+# true_peak_dbfs interpolates only the blocks that can beat the peak found so
+# far (with bounds and a float32 screen). It must return exactly what
+# interpolating every sample returns.
+
+
+def brute_force_true_peak(samples: np.ndarray) -> float | None:
+    """Every sample interpolated 4x with the Annex 2 filter (the unpruned definition)."""
+    channels = np.atleast_2d(samples).astype(np.float64)
+    if channels.size == 0 or not np.any(channels):
+        return None
+    peak = float(np.abs(channels).max())
+    for channel in channels:
+        interpolated = scipy.signal.upfirdn(_TRUE_PEAK_PROTOTYPE, channel, up=4)
+        peak = max(peak, float(np.abs(interpolated).max()))
+    return 20.0 * math.log10(peak)
+
+
+def random_test_signal(rng: np.random.Generator, kind: int) -> np.ndarray:
+    n = int(rng.integers(1, 5000))
+    channels = int(rng.integers(1, 4))
+    t = np.arange(n)
+    if kind == 0:  # white noise
+        return rng.standard_normal((channels, n))
+    if kind == 1:  # a decaying hit
+        return rng.standard_normal((channels, n)) * np.exp(-t / rng.uniform(20.0, 3000.0))
+    if kind == 2:  # a sine at any frequency and phase
+        wave = np.sin(2 * np.pi * rng.uniform(0.001, 0.499) * t + rng.uniform(0, 2 * np.pi))
+        return np.repeat(wave[np.newaxis], channels, axis=0)
+    if kind == 3:  # a square wave: the filter overshoots its edges
+        return np.sign(np.sin(2 * np.pi * rng.uniform(0.005, 0.3) * t))[np.newaxis] * 0.9
+    if kind == 4:  # one impulse
+        impulse = np.zeros((channels, n))
+        impulse[:, rng.integers(0, n)] = rng.uniform(-1.0, 1.0)
+        return impulse
+    if kind == 5:  # fs/4 at 45°: every block ties for the peak
+        return np.sin(np.pi / 2 * t + np.pi / 4)[np.newaxis]
+    if kind == 6:  # very quiet noise
+        return rng.standard_normal((channels, n)) * 1e-30
+    walk = np.cumsum(rng.standard_normal((channels, n)), axis=1)  # low-pass: smooth peaks
+    return walk / (np.abs(walk).max() + 1e-9)
+
+
+@pytest.mark.parametrize("kind", range(8))
+def test_true_peak_equals_interpolating_every_sample(kind: int) -> None:
+    rng = np.random.default_rng(kind)
+    for index in range(25):
+        samples = random_test_signal(rng, kind)
+        if index % 2:
+            samples = samples.astype(np.float32)
+        if index % 5 == 0:
+            samples = samples[0]
+        assert true_peak_dbfs(samples, sample_rate=48000) == brute_force_true_peak(samples)
+
+
+@pytest.mark.parametrize(
+    ("divisor", "phase_degrees"), [(4, 0.0), (4, 45.0), (6, 60.0), (8, 67.5), (2.5, 10.0)]
+)
+@pytest.mark.parametrize("rate", [44100, 48000])
+def test_true_peak_tech3341_cases_equal_interpolating_every_sample(
+    divisor: float, phase_degrees: float, rate: int
+) -> None:
+    samples = _inter_sample_sine(divisor, phase_degrees, rate)
+    assert true_peak_dbfs(samples, sample_rate=rate) == brute_force_true_peak(samples)
+
+
+def test_true_peak_across_the_chunk_boundary_equals_interpolating_every_sample() -> None:
+    rng = np.random.default_rng(3)
+    n = (1 << 20) + 5000
+    samples = (rng.standard_normal((2, n)) * 0.05).astype(np.float32)
+    # A burst just before the first chunk ends: its ringing falls in the next chunk.
+    samples[1, (1 << 20) - 4 : (1 << 20) + 2] = [0.5, -0.9, 0.95, -0.9, 0.5, 0.1]
+    assert true_peak_dbfs(samples, sample_rate=48000) == brute_force_true_peak(samples)
+
+
+@pytest.mark.parametrize("scale", [1e-40, 1e-27, 1e35])
+def test_true_peak_of_extreme_levels_equals_interpolating_every_sample(scale: float) -> None:
+    rng = np.random.default_rng(8)
+    samples = rng.standard_normal((2, 3000)) * np.exp(-np.arange(3000) / 500.0) * scale
+    assert true_peak_dbfs(samples, sample_rate=48000) == brute_force_true_peak(samples)

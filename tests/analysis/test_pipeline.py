@@ -355,3 +355,15 @@ def test_blas_runs_single_threaded_during_a_batch() -> None:
     finally:
         restore()
     assert blas_threads() == before
+
+
+def test_audio_fingerprint_is_the_sha256_of_24_bit_samples() -> None:
+    rng = np.random.default_rng(4)
+    samples = (rng.standard_normal((2, 5000)) * 0.7).astype(np.float32)
+    samples[0, :4] = [1.5, -1.5, 0.5 / 8388607.0, 1.5 / 8388607.0]  # clipped; halves round to even
+    decoded = signal_module.DecodedAudio(samples=samples, sample_rate=44100, format="WAV")
+    quantized = np.round(np.clip(samples, -1.0, 1.0) * 8388607.0).astype("<i4")
+    digest = hashlib.sha256(b"44100:2:")
+    digest.update(quantized.tobytes())
+    assert pipeline.audio_fingerprint(decoded) == digest.hexdigest()
+    assert np.array_equal(decoded.samples, samples)  # the input is not modified

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import scipy.signal
 
+from samplemind.analysis import pitch as pitch_module
 from samplemind.analysis.decode import decode_audio
 from samplemind.analysis.pitch import PitchEstimate, estimate_pitch, hz_to_note
 from samplemind.analysis.signal import DecodedAudio, prepare
@@ -164,3 +165,58 @@ def test_corpus_toms_are_pitched_and_ordered() -> None:
         assert len(pitches) / len(paths[::2]) >= 0.5, category
         medians[category] = float(np.median(pitches))
     assert medians["lt"] < medians["mt"] < medians["ht"], medians
+
+
+# ------------------------------------------ the early exit on half of the frames
+# _yin_track evaluates one parity of frames first and stops when too few can be
+# periodic for a continuous track. Switching that test off must change nothing.
+
+
+def pitch_without_early_exit(
+    samples: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> PitchEstimate | None:
+    with monkeypatch.context() as patch:
+        patch.setattr(pitch_module, "_may_be_continuous", lambda *args: True)
+        return pitch_of(samples)
+
+
+def early_exit_signals() -> list[np.ndarray]:
+    signals = [generator(seed) for generator in UNPITCHED.values() for seed in (0, 1)]
+    signals += [PITCHED[kind](hz) for kind in ("sine", "808", "tom") for hz in (55.0, 220.0)]
+    rng = np.random.default_rng(5)
+    noise_then_tone = np.concatenate(
+        [rng.standard_normal(RATE // 4) * 0.3, tones.sine(330.0, duration=0.5, sample_rate=RATE)[0]]
+    )
+    glide = scipy.signal.chirp(np.arange(RATE) / RATE, 80.0, 1.0, 400.0, method="logarithmic")
+    return [*signals, noise_then_tone[np.newaxis], glide[np.newaxis] * 0.5]
+
+
+def test_early_exit_gives_the_same_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    for samples in early_exit_signals():
+        assert pitch_of(samples) == pitch_without_early_exit(samples, monkeypatch)
+
+
+def test_early_exit_skips_half_of_the_frames_of_noise(monkeypatch: pytest.MonkeyPatch) -> None:
+    evaluated: list[int] = []
+    frame_dips = pitch_module._frame_dips
+
+    def counting(y: np.ndarray, window_energy: np.ndarray, starts: np.ndarray, **kw: int) -> object:
+        evaluated.append(int(starts.size))
+        return frame_dips(y, window_energy, starts, **kw)
+
+    monkeypatch.setattr(pitch_module, "_frame_dips", counting)
+    assert pitch_of(UNPITCHED["white_noise"](0)) is None
+    assert len(evaluated) == 1  # the other parity was never computed
+    evaluated.clear()
+    assert pitch_of(PITCHED["sine"](220.0)) is not None
+    assert len(evaluated) == 2
+
+
+@pytest.mark.corpus
+def test_early_exit_gives_the_same_answers_on_the_corpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    files = corpus_files("sd", "cp", "hh", "bd", "lt", "perc")
+    for path in [path for paths in files.values() for path in paths[:6]]:
+        decoded = decode_audio(path)
+        assert estimate_pitch(prepare(decoded)) == pitch_without_early_exit(
+            decoded.samples, monkeypatch
+        ), path

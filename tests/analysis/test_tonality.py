@@ -216,3 +216,47 @@ def test_corpus_drum_hits_have_no_key() -> None:
             keyed.append(f"{path.parent.name}/{path.name}")
     assert not [k for k in keyed if k.split("/")[0] in {"bd", "sd", "hh", "cp"}]
     assert 1.0 - len(keyed) / len(paths) >= 0.99, keyed
+
+
+# ------------------------------------------------------------- the early exits
+# estimate_key returns None before computing chroma when the signal is too
+# short, or too little of its spectrum is tonal, for any key. Switching those
+# tests off must change nothing, hint or not.
+
+
+def key_without_early_exits(
+    samples: np.ndarray, hint_key: str | None, monkeypatch: pytest.MonkeyPatch
+) -> tonality.KeyEstimate | None:
+    with monkeypatch.context() as patch:
+        patch.setattr(tonality, "_long_enough_for_a_key", lambda signal: True)
+        patch.setattr(tonality, "_tonal_enough_for_a_key", lambda signal: True)
+        return tonality.estimate_key(synth.as_signal(samples), hint_key=hint_key)
+
+
+EARLY_EXIT_CASES = {
+    "kick": synth.kick(),
+    "crash": synth.crash(),
+    "noise": white_noise(duration=2.0),
+    "short-note": harmony.tone(45, duration=0.9, instrument="saw"),
+    "held-note": harmony.tone(45, duration=2.0, instrument="saw"),
+    "short-chords": harmony.progression(9, "i-iv-V-i", bpm=120.0, instrument="saw")[:20000],
+    "chords": harmony.progression(9, "i-iv-V-i", bpm=120.0, instrument="saw"),
+    "drum-loop": synth.drum_loop(100.0, pattern="rock", bars=2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EARLY_EXIT_CASES))
+@pytest.mark.parametrize("hint_key", [None, "Am", "C", "Eb"])
+def test_early_exits_give_the_same_answers(
+    name: str, hint_key: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    samples = EARLY_EXIT_CASES[name]
+    expected = key_without_early_exits(samples, hint_key, monkeypatch)
+    assert tonality.estimate_key(synth.as_signal(samples), hint_key=hint_key) == expected
+
+
+def test_short_and_noisy_signals_skip_chroma() -> None:
+    for samples in (synth.kick(), white_noise(duration=2.0)):
+        signal = synth.as_signal(samples)
+        assert tonality.estimate_key(signal, hint_key="Am") is None
+        assert "tonality.chroma" not in signal._cache

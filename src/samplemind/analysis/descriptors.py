@@ -46,6 +46,7 @@ DECAY_LEVEL = 0.1
 """Decay ends where the envelope first falls 20 dB below the peak."""
 EVENT_END_LEVEL = 0.5
 HILBERT_BLOCK = 1 << 17
+_SCAN_CHUNK = 4096
 HILBERT_OVERLAP = 1 << 13
 FLATNESS_MAX_HZ = 10_000.0
 LOW_BAND_HZ = 200.0
@@ -115,17 +116,20 @@ def compute_descriptors(signal: AnalysisSignal) -> Descriptors:
     if not isinstance(signal, AnalysisSignal):
         raise TypeError(f"expected an AnalysisSignal, got {type(signal).__name__}")
     samples = signal.decoded.samples
-    if samples.size == 0 or float(np.max(np.abs(samples))) <= SILENCE_PEAK:
+    if samples.size == 0 or max(float(samples.max()), -float(samples.min())) <= SILENCE_PEAK:
         return Descriptors()
     weights = active_frame_weights(signal.power)
     rate = signal.sample_rate
     magnitude = signal.magnitude
-    centroid = _spectral_centroid(magnitude, signal.freqs)
+    total_magnitude = magnitude.sum(axis=0, dtype=np.float64)
+    centroid = _spectral_centroid(magnitude, signal.freqs, total=total_magnitude)
+    active_power = _active_power(signal, weights)
     return Descriptors(
         spectral_centroid_hz=_weighted_mean(centroid, weights),
         spectral_rolloff_hz=_weighted_mean(_spectral_rolloff(magnitude, signal.freqs), weights),
         spectral_bandwidth_hz=_weighted_mean(
-            _spectral_bandwidth(magnitude, signal.freqs, centroid), weights
+            _spectral_bandwidth(magnitude, signal.freqs, centroid, total=total_magnitude),
+            weights,
         ),
         spectral_flatness=_weighted_mean(_spectral_flatness(signal), weights),
         zero_crossing_rate=_zero_crossing_rate(signal),
@@ -135,8 +139,8 @@ def compute_descriptors(signal: AnalysisSignal) -> Descriptors:
         ),
         rms_dbfs=_rms_dbfs(samples),
         stereo_width=_stereo_width(samples),
-        low_energy_ratio=_band_energy_ratio(signal, weights, high=LOW_BAND_HZ),
-        high_energy_ratio=_band_energy_ratio(signal, weights, low=HIGH_BAND_HZ),
+        low_energy_ratio=_band_energy_ratio(signal, active_power, high=LOW_BAND_HZ),
+        high_energy_ratio=_band_energy_ratio(signal, active_power, low=HIGH_BAND_HZ),
     )
 
 
@@ -168,17 +172,18 @@ def _weighted_mean(values: np.ndarray, weights: np.ndarray) -> float | None:
     return float(np.dot(values, weights) / total)
 
 
-def _spectral_centroid(magnitude: np.ndarray, freqs: np.ndarray) -> np.ndarray:
-    total = magnitude.sum(axis=0, dtype=np.float64)
+def _spectral_centroid(
+    magnitude: np.ndarray, freqs: np.ndarray, *, total: np.ndarray
+) -> np.ndarray:
     # float32 products (no float64 copy of a long spectrogram), float64 results.
     weighted = (freqs.astype(np.float32) @ magnitude).astype(np.float64)
     return np.asarray(np.divide(weighted, total, out=np.zeros_like(total), where=total > 0))
 
 
 def _spectral_bandwidth(
-    magnitude: np.ndarray, freqs: np.ndarray, centroid: np.ndarray
+    magnitude: np.ndarray, freqs: np.ndarray, centroid: np.ndarray, *, total: np.ndarray
 ) -> np.ndarray:
-    total = np.maximum(magnitude.sum(axis=0, dtype=np.float64), 1e-30)
+    total = np.maximum(total, 1e-30)
     second_moment = ((freqs**2).astype(np.float32) @ magnitude).astype(np.float64) / total
     return np.asarray(np.sqrt(np.maximum(second_moment - centroid**2, 0.0)))
 
@@ -203,13 +208,14 @@ def flatness_band(signal: AnalysisSignal) -> np.ndarray:
 
 
 def _spectral_flatness(signal: AnalysisSignal) -> np.ndarray:
-    power = signal.power[flatness_band(signal)].astype(np.float64)
+    band = np.flatnonzero(flatness_band(signal))  # a contiguous run of bins
+    power = signal.power[band[0] : band[-1] + 1].astype(np.float64)
     # A floor 100 dB under each frame's loudest bin keeps log() finite and the
     # measure independent of gain.
     floor = np.maximum(power.max(axis=0, keepdims=True) * 1e-10, 1e-30)
-    power = np.maximum(power, floor)
-    log_geometric = np.mean(np.log(power), axis=0)
+    np.maximum(power, floor, out=power)
     arithmetic = np.mean(power, axis=0)
+    log_geometric = np.mean(np.log(power, out=power), axis=0)
     return np.asarray(np.exp(log_geometric) / arithmetic)
 
 
@@ -222,30 +228,38 @@ def _zero_crossing_rate(signal: AnalysisSignal) -> float | None:
     y = signal.mono
     if y.size < 2:
         return None
-    crossings = np.signbit(y[1:]) != np.signbit(y[:-1])
-    weights = np.square(amplitude_envelope(signal)[1:], dtype=np.float64)
+    negative = np.signbit(y)
+    crossings = negative[1:] != negative[:-1]
+    weights = amplitude_envelope(signal)[1:].astype(np.float64)
+    np.square(weights, out=weights)
     total = float(weights.sum())
     if total <= 0:
         return None
     return float(signal.sample_rate * weights[crossings].sum() / total)
 
 
+def _active_power(signal: AnalysisSignal, weights: np.ndarray) -> np.ndarray | None:
+    """Power per bin summed over the active frames, float64 ``(n_bins,)``; ``None`` if none."""
+    active = weights > 0
+    if not active.any():
+        return None
+    return np.asarray(signal.power[:, active].sum(axis=1, dtype=np.float64))
+
+
 def _band_energy_ratio(
     signal: AnalysisSignal,
-    weights: np.ndarray,
+    active_power: np.ndarray | None,
     *,
     low: float = 0.0,
     high: float = np.inf,
 ) -> float | None:
-    active = weights > 0
-    if not active.any():
+    if active_power is None:
         return None
-    power = signal.power[:, active].sum(axis=1, dtype=np.float64)
-    total = float(power.sum())
+    total = float(active_power.sum())
     if total <= 0:
         return None
     band = (signal.freqs >= low) & (signal.freqs < high)
-    return float(power[band].sum() / total)
+    return float(active_power[band].sum() / total)
 
 
 def amplitude_envelope(
@@ -277,8 +291,8 @@ def amplitude_envelope(
     if not isinstance(energy, np.ndarray):
         energy = analytic_energy(signal.mono)
         signal._cache["analytic_energy"] = energy
-    smoothed = scipy.ndimage.uniform_filter1d(energy, width, mode="constant")
-    envelope: np.ndarray = np.sqrt(np.maximum(smoothed, 0.0)).astype(np.float32)
+    envelope: np.ndarray = scipy.ndimage.uniform_filter1d(energy, width, mode="constant")
+    np.sqrt(np.maximum(envelope, 0.0, out=envelope), out=envelope)
     signal._cache[key] = envelope
     return envelope
 
@@ -288,31 +302,39 @@ def analytic_energy(
 ) -> np.ndarray:
     """Squared magnitude of the analytic signal of ``y`` (shape ``(n,)``), float32.
 
-    Long signals are processed in blocks of ``block`` samples padded with
-    ``overlap`` neighbouring samples on each side; the Hilbert kernel decays as
-    1/n, so the seams are inaudible to the envelope.
+    ``|y + i H(y)|^2 = y^2 + H(y)^2``. Long signals are processed in blocks of
+    ``block`` samples padded with ``overlap`` neighbouring samples on each
+    side; the Hilbert kernel decays as 1/n, so the seams are inaudible to the
+    envelope.
     """
     if y.ndim != 1:
         raise ValueError(f"expected a mono signal, got shape {y.shape}")
     if block <= 0 or overlap < 0:
         raise ValueError("block must be > 0 and overlap >= 0")
-    energy = np.empty(y.size, dtype=np.float32)
+    y = y.astype(np.float32, copy=False)
+    energy: np.ndarray = np.square(y)
     for start in range(0, y.size, block):
         stop = min(start + block, y.size)
         lo, hi = max(0, start - overlap), min(y.size, stop + overlap)
-        analytic = _analytic_signal(y[lo:hi])[start - lo : stop - lo]
-        energy[start:stop] = analytic.real**2 + analytic.imag**2
-    return np.asarray(energy)
+        hilbert = _hilbert_transform(y[lo:hi])[start - lo : stop - lo]
+        energy[start:stop] += np.square(hilbert)
+    return energy
 
 
-def _analytic_signal(y: np.ndarray) -> np.ndarray:
-    """``y + i H(y)`` in single precision (as ``scipy.signal.hilbert``, via an rfft)."""
+def _hilbert_transform(y: np.ndarray) -> np.ndarray:
+    """``H(y)``, the imaginary part of the analytic signal, float32 ``(n,)``.
+
+    As ``scipy.signal.hilbert(y).imag`` (zero padded to a fast FFT length), but
+    with one real inverse FFT: H multiplies positive frequencies by ``-i`` and
+    zeroes DC and Nyquist.
+    """
     n = scipy.fft.next_fast_len(y.size)
-    half = scipy.fft.rfft(y.astype(np.float32, copy=False), n)
-    spectrum = np.zeros(n, dtype=np.complex64)
-    spectrum[: half.size] = half
-    spectrum[1 : (n + 1) // 2] *= 2  # double positive frequencies, keep DC and Nyquist
-    return np.asarray(scipy.fft.ifft(spectrum)[: y.size])
+    spectrum = scipy.fft.rfft(y, n)
+    np.multiply(spectrum, -1j, out=spectrum)
+    spectrum[0] = 0
+    if n % 2 == 0:
+        spectrum[-1] = 0
+    return np.asarray(scipy.fft.irfft(spectrum, n)[: y.size])
 
 
 def first_event_peak(envelope: np.ndarray) -> int | None:
@@ -327,10 +349,9 @@ def first_event_peak(envelope: np.ndarray) -> int | None:
     top = float(envelope.max(initial=0.0))
     if top <= 0:
         return None
-    start = int(np.argmax(envelope >= ATTACK_LOW * top))
+    start = _first_at_least(envelope, ATTACK_LOW * top)
     tail = envelope[start:]
-    falling = tail < EVENT_END_LEVEL * np.maximum.accumulate(tail)
-    end = int(np.argmax(falling)) if falling.any() else tail.size
+    end = _first_fall(tail, EVENT_END_LEVEL)
     return start + int(np.argmax(tail[:end]))
 
 
@@ -351,8 +372,10 @@ def attack_time_ms(envelope: np.ndarray, *, sample_rate: float) -> float | None:
     if peak_index is None:
         return None
     peak = float(envelope[peak_index])
-    rise_start = int(np.argmax(envelope >= ATTACK_LOW * peak))
-    rise_end = int(np.argmax(envelope >= ATTACK_HIGH * peak))
+    # Both levels are first reached at or before the peak.
+    rise = envelope[: peak_index + 1]
+    rise_start = _first_at_least(rise, ATTACK_LOW * peak)
+    rise_end = _first_at_least(rise, ATTACK_HIGH * peak)
     return 1000.0 * (rise_end - rise_start) / (ATTACK_HIGH - ATTACK_LOW) / sample_rate
 
 
@@ -370,24 +393,67 @@ def decay_time_ms(envelope: np.ndarray, *, sample_rate: float) -> float | None:
     peak_index = first_event_peak(envelope)
     if peak_index is None:
         return None
-    below = envelope[peak_index:] < DECAY_LEVEL * float(envelope[peak_index])
-    return 1000.0 * int(np.argmax(below)) / sample_rate if below.any() else None
+    tail = envelope[peak_index:]
+    fall = _first_below(tail, DECAY_LEVEL * float(envelope[peak_index]))
+    return 1000.0 * fall / sample_rate if fall < tail.size else None
+
+
+# Envelope searches scan in chunks and stop at the first hit: a one-shot's
+# attack and first decay are near its start, however long its tail.
+
+
+def _first_at_least(values: np.ndarray, level: float) -> int:
+    """Index of the first ``values >= level``; ``values.size`` if none."""
+    for start in range(0, values.size, _SCAN_CHUNK):
+        hits = values[start : start + _SCAN_CHUNK] >= level
+        if hits.any():
+            return start + int(np.argmax(hits))
+    return int(values.size)
+
+
+def _first_below(values: np.ndarray, level: float) -> int:
+    """Index of the first ``values < level``; ``values.size`` if none."""
+    for start in range(0, values.size, _SCAN_CHUNK):
+        hits = values[start : start + _SCAN_CHUNK] < level
+        if hits.any():
+            return start + int(np.argmax(hits))
+    return int(values.size)
+
+
+def _first_fall(values: np.ndarray, fraction: float) -> int:
+    """Index of the first value below ``fraction`` of the running maximum
+    (``values[: i + 1].max()``); ``values.size`` if none."""
+    running = None
+    for start in range(0, values.size, _SCAN_CHUNK):
+        chunk = values[start : start + _SCAN_CHUNK]
+        peaks = np.maximum.accumulate(chunk)
+        if running is not None:
+            np.maximum(peaks, running, out=peaks)
+        hits = chunk < fraction * peaks
+        if hits.any():
+            return start + int(np.argmax(hits))
+        running = peaks[-1]
+    return int(values.size)
 
 
 def _rms_dbfs(samples: np.ndarray) -> float | None:
-    mean_square = float(np.mean(np.square(samples, dtype=np.float64)))
+    squares = samples.astype(np.float64)
+    mean_square = float(np.square(squares, out=squares).mean())
     return 10.0 * float(np.log10(mean_square)) if mean_square > 0 else None
 
 
 def _stereo_width(samples: np.ndarray) -> float | None:
     if samples.shape[0] < 2:
         return 0.0
-    left = samples[0].astype(np.float64)
-    right = samples[1].astype(np.float64)
-    mid = float(np.sum((left + right) ** 2))
-    side = float(np.sum((left - right) ** 2))
+    mid = _energy(np.add(samples[0], samples[1], dtype=np.float64))
+    side = _energy(np.subtract(samples[0], samples[1], dtype=np.float64))
     if mid + side <= 0:
         return None
     if mid <= 0:
         return 1.0
     return min(1.0, side / mid)
+
+
+def _energy(values: np.ndarray) -> float:
+    """Sum of squares of a float64 array (squared in place)."""
+    return float(np.sum(np.square(values, out=values)))

@@ -85,6 +85,26 @@ _TRUE_PEAK_PHASES = np.array(
 # The same filter as one 48-tap prototype for zero-stuffing interpolation.
 _TRUE_PEAK_PROTOTYPE = _TRUE_PEAK_PHASES.T.reshape(-1)
 _TRUE_PEAK_TAPS_PER_PHASE = _TRUE_PEAK_PHASES.shape[1]
+# Bounds on |output| over a window of 12 inputs whose largest |value| is M and
+# largest |step between neighbours| is D (see _true_peak_bounds). The margin
+# absorbs rounding: of the filter's float64 sums and of D in float32.
+_BOUND_MARGIN = 1.0 + 1e-6
+_TRUE_PEAK_GAIN = float(np.abs(_TRUE_PEAK_PHASES).sum(axis=1).max())
+_TRUE_PEAK_DC_GAINS = np.abs(_TRUE_PEAK_PHASES.sum(axis=1))
+_TAPS = np.arange(_TRUE_PEAK_TAPS_PER_PHASE)
+_TRUE_PEAK_SLOPE_GAINS = np.array(
+    [min(float(np.abs(phase) @ np.abs(_TAPS - c)) for c in _TAPS) for phase in _TRUE_PEAK_PHASES]
+)
+_TRUE_PEAK_BLOCK = 128  # input positions per block that is interpolated or skipped
+# The float32 screen (_estimated_rows_peaks): taps laid out for windows @ taps,
+# its error bound relative to sum_k |h[k]| * max |x| (14 * 2**-24 = 8.3e-7,
+# with a 5x margin), and rows per batch (about 12 MB of windows).
+_FLOAT32_TAPS = np.ascontiguousarray(_TRUE_PEAK_PHASES[:, ::-1].T, dtype=np.float32)
+_FLOAT32_ERROR = 4e-6
+# The screen runs only for peaks in this range (every row it sees is within a
+# factor GAIN of the peak): no float32 overflow, and no subnormal products.
+_FLOAT32_RANGE = (1e-25, 1e30)
+_ESTIMATE_BATCH_ROWS = 2048
 
 
 def k_weighting_sos(sample_rate: int) -> np.ndarray:
@@ -208,7 +228,8 @@ def _block_mean_squares(channels: np.ndarray, *, sample_rate: int) -> np.ndarray
     sos = k_weighting_sos(sample_rate)
     if n < block:
         weighted = scipy.signal.sosfilt(sos, channels.astype(np.float64), axis=-1)
-        return np.asarray(np.mean(weighted * weighted, axis=-1, keepdims=True), dtype=np.float64)
+        squared = np.square(weighted, out=weighted)
+        return np.asarray(np.mean(squared, axis=-1, keepdims=True), dtype=np.float64)
     step_energy = _step_energies(channels, sos, step=step)
     cumulative = np.concatenate(
         [np.zeros((channels.shape[0], 1)), np.cumsum(step_energy, axis=-1)], axis=-1
@@ -232,7 +253,7 @@ def _step_energies(channels: np.ndarray, sos: np.ndarray, *, step: int) -> np.nd
         last = min(first + chunk_steps, n_steps)
         chunk = channels[:, first * step : last * step].astype(np.float64)
         weighted, state = scipy.signal.sosfilt(sos, chunk, axis=-1, zi=state)
-        squared = (weighted * weighted).reshape(channels.shape[0], last - first, step)
+        squared = np.square(weighted, out=weighted).reshape(channels.shape[0], last - first, step)
         energies[:, first:last] = squared.sum(axis=-1)
     return energies
 
@@ -254,7 +275,9 @@ def true_peak_dbfs(samples: np.ndarray, *, sample_rate: int) -> float | None:
 
     Interpolates 4x with the Annex's 48-tap polyphase FIR (at every sample
     rate) and reports the largest absolute value, never less than the sample
-    peak.
+    peak. Only the stretches of the signal that could beat the peak found so
+    far are interpolated (see :func:`_pruned_interpolated_peak`); the result
+    is bit-identical to interpolating every sample.
 
     Args:
         samples: float array, shape ``(channels, n)`` or ``(n,)``, full scale ±1.
@@ -266,31 +289,137 @@ def true_peak_dbfs(samples: np.ndarray, *, sample_rate: int) -> float | None:
     channels = _as_channels(samples)
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
-    sample_peak = sample_peak_dbfs(channels)
-    if sample_peak is None:
+    if channels.size == 0:
         return None
-    interpolated = max(_interpolated_peak(channel) for channel in channels)
-    return max(sample_peak, _to_db(interpolated) or sample_peak)
-
-
-def _interpolated_peak(signal: np.ndarray) -> float:
-    """Largest absolute value of the 4x interpolated signal, in chunks."""
-    history = _TRUE_PEAK_TAPS_PER_PHASE - 1
-    up = TRUE_PEAK_OVERSAMPLING
-    n = signal.size
-    peak = 0.0
+    peak = max(float(channels.max()), -float(channels.min()))
+    if not peak > 0.0:
+        return None
+    n = channels.shape[1]
+    # In chunks, so a long file never holds a float64 copy of itself.
     for start in range(0, n, _CHUNK_SAMPLES):
         stop = min(start + _CHUNK_SAMPLES, n)
-        first = max(start - history, 0)
-        segment = signal[first:stop].astype(np.float64)
-        interpolated = scipy.signal.upfirdn(_TRUE_PEAK_PROTOTYPE, segment, up=up)
-        # Outputs before `start` were computed by the previous chunk; after
-        # `stop` they are the filter's ringing into the zeros past the end.
-        keep_from = (start - first) * up
-        keep_to = interpolated.size if stop == n else (stop - first) * up
-        part = interpolated[keep_from:keep_to]
-        peak = max(peak, float(part.max()), -float(part.min()))
-    return peak
+        # The last chunk also covers the filter's ringing past the end.
+        end = stop if stop < n else n + _TRUE_PEAK_TAPS_PER_PHASE - 1
+        peak = _pruned_interpolated_peak(channels, start, end, floor=peak)
+    return _to_db(peak)
+
+
+def _pruned_interpolated_peak(channels: np.ndarray, start: int, end: int, *, floor: float) -> float:
+    """``max(floor, |y|)`` over the interpolated outputs of input positions ``[start, end)``.
+
+    Output ``m`` (four phases) is ``y[m] = sum_k h[k] * x[m - k]``. The outputs
+    of each channel are taken in blocks of ``_TRUE_PEAK_BLOCK``. A block is
+    skipped when a bound on its ``|y|`` cannot beat ``floor``: first the coarse
+    ``sum_k |h[k]| * max |x|``, then :func:`_true_peak_bounds`. The blocks left
+    are interpolated in float32 with an error bound, and only those that may
+    hold the peak are interpolated again, exactly, with the same ``upfirdn``
+    arithmetic as the whole signal would be.
+    """
+    history = _TRUE_PEAK_TAPS_PER_PHASE - 1
+    size = _TRUE_PEAK_BLOCK
+    n_blocks = -(-(end - start) // size)
+    # padded[:, j] = x[:, start - history + j], zero outside the signal; float32
+    # input stays float32 here (exact), only the rows interpolated exactly are
+    # converted to float64.
+    dtype = np.float32 if channels.dtype == np.float32 else np.float64
+    padded = np.zeros((channels.shape[0], (n_blocks + 1) * size), dtype=dtype)
+    first = max(start - history, 0)
+    last = min(start - history + padded.shape[1], channels.shape[1])
+    padded[:, first - (start - history) : last - (start - history)] = channels[:, first:last]
+    magnitude = np.abs(padded)
+    # Block b's outputs read padded[:, b * size : (b + 1) * size + history].
+    largest = np.maximum(
+        magnitude[:, : n_blocks * size].reshape(-1, n_blocks, size).max(axis=2),
+        magnitude[:, size:].reshape(-1, n_blocks, size)[:, :, :history].max(axis=2),
+    )
+    channel, block = np.nonzero(largest > floor / (_TRUE_PEAK_GAIN * _BOUND_MARGIN))
+    if block.size == 0:
+        return floor
+    rows = _block_inputs(padded)[channel, block]
+    largest = largest[channel, block].astype(np.float64)
+    loud = _true_peak_bounds(rows, largest) > floor
+    if not loud.any():
+        return floor
+    rows, largest = rows[loud], largest[loud]
+    if not _FLOAT32_RANGE[0] < floor < _FLOAT32_RANGE[1]:
+        return max(floor, _rows_peak(rows.astype(np.float64)))
+    estimate = _estimated_rows_peaks(rows)
+    error = _FLOAT32_ERROR * _TRUE_PEAK_GAIN * largest
+    # Every row's exact peak is within `error` of its estimate, so the peak is
+    # at least `lowest` and only rows reaching above it can hold it.
+    lowest = max(floor, float((estimate - error).max()))
+    contenders = estimate + error > lowest
+    if not contenders.any():
+        return floor
+    return max(floor, _rows_peak(rows[contenders].astype(np.float64)))
+
+
+def _block_inputs(padded: np.ndarray) -> np.ndarray:
+    """View of the inputs each block of outputs reads, ``(channels, n_blocks, size + 11)``."""
+    history = _TRUE_PEAK_TAPS_PER_PHASE - 1
+    size = _TRUE_PEAK_BLOCK
+    n_blocks = padded.shape[1] // size - 1
+    channel_stride, sample_stride = padded.strides
+    return np.lib.stride_tricks.as_strided(
+        padded,
+        shape=(padded.shape[0], n_blocks, size + history),
+        strides=(channel_stride, size * sample_stride, sample_stride),
+        writeable=False,
+    )
+
+
+def _estimated_rows_peaks(rows: np.ndarray) -> np.ndarray:
+    """Largest ``|y|`` of each row's block, interpolated in float32: ``(n_rows,)``.
+
+    Within ``_FLOAT32_ERROR * sum_k |h[k]| * max |row|`` of the exact value:
+    rounding the inputs and taps to float32 and summing 12 products (in any
+    order) errs by at most ``14 * 2**-24`` of ``sum_k |h[k] x[n - k]|``.
+    """
+    history = _TRUE_PEAK_TAPS_PER_PHASE - 1
+    positions = rows.shape[1] - history
+    peaks = np.empty(rows.shape[0])
+    for first in range(0, rows.shape[0], _ESTIMATE_BATCH_ROWS):
+        batch = np.ascontiguousarray(rows[first : first + _ESTIMATE_BATCH_ROWS], dtype=np.float32)
+        windows = np.lib.stride_tricks.as_strided(
+            batch,
+            shape=(batch.shape[0], positions, history + 1),
+            strides=(batch.strides[0], batch.strides[1], batch.strides[1]),
+            writeable=False,
+        )
+        interpolated = np.ascontiguousarray(windows).reshape(-1, history + 1) @ _FLOAT32_TAPS
+        interpolated = np.abs(interpolated, out=interpolated).reshape(batch.shape[0], -1)
+        peaks[first : first + batch.shape[0]] = interpolated.max(axis=1)
+    return peaks
+
+
+def _true_peak_bounds(rows: np.ndarray, largest: np.ndarray) -> np.ndarray:
+    """Upper bound on every interpolated ``|y|`` of each block, float64 ``(n_rows,)``.
+
+    ``rows`` are the inputs the blocks read, shape ``(n_rows, _TRUE_PEAK_BLOCK + 11)``,
+    and ``largest`` their largest ``|x|``, M.
+    With D a row's largest ``|x[i] - x[i - 1]|``,
+    writing ``x[n - k] = x[n - c] + (x[n - k] - x[n - c])`` bounds each phase's
+    output by ``|sum_k h[k]| * M + sum_k |h[k]| |k - c| * D``: close to M where
+    the signal is smooth, as it is around most peaks.
+    """
+    steepest = np.abs(np.diff(rows, axis=1)).max(axis=1)
+    smooth = np.max(
+        _TRUE_PEAK_DC_GAINS[:, np.newaxis] * largest
+        + _TRUE_PEAK_SLOPE_GAINS[:, np.newaxis] * steepest,
+        axis=0,
+    )
+    return np.asarray(np.minimum(_TRUE_PEAK_GAIN * largest, smooth) * _BOUND_MARGIN)
+
+
+def _rows_peak(rows: np.ndarray) -> float:
+    """Largest absolute interpolated output of the blocks whose inputs are ``rows``."""
+    history = _TRUE_PEAK_TAPS_PER_PHASE - 1
+    up = TRUE_PEAK_OVERSAMPLING
+    interpolated = scipy.signal.upfirdn(_TRUE_PEAK_PROTOTYPE, rows, up=up, axis=1)
+    # Drop the outputs that still read the zeros before each row (the first
+    # `history` inputs) and the ringing past each row's end.
+    kept = interpolated[:, history * up : rows.shape[1] * up]
+    return max(float(kept.max()), -float(kept.min()))
 
 
 def rms_dbfs(samples: np.ndarray) -> float | None:

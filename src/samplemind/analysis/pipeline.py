@@ -185,9 +185,11 @@ def audio_fingerprint(decoded: DecodedAudio) -> str:
 
     Equal for lossless copies in different containers (a WAV and its FLAC).
     """
-    quantized = np.round(np.clip(decoded.samples, -1.0, 1.0) * 8388607.0).astype("<i4")
+    scaled = np.clip(decoded.samples, -1.0, 1.0)
+    np.rint(np.multiply(scaled, 8388607.0, out=scaled), out=scaled)
+    quantized = np.ascontiguousarray(scaled.astype("<i4"))
     digest = hashlib.sha256(f"{decoded.sample_rate}:{decoded.channels}:".encode())
-    digest.update(np.ascontiguousarray(quantized).tobytes())
+    digest.update(quantized.data)
     return digest.hexdigest()
 
 

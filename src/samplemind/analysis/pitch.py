@@ -138,7 +138,13 @@ def estimate_pitch(signal: AnalysisSignal) -> PitchEstimate | None:
 
 def _yin_track(y: np.ndarray, *, sample_rate: int) -> _FrameTrack | None:
     """YIN period and aperiodicity of every active, periodic frame of ``y``
-    (float64, at least ``_FRAME`` samples)."""
+    (float64, at least ``_FRAME`` samples).
+
+    ``None`` for silence, and whenever :func:`_vote` is sure to reject the
+    track: fewer than ``_MIN_VOICED_FRAMES`` active frames, or too few
+    periodic frames for a continuous track (see :func:`_may_be_continuous`),
+    which is decided on half of the frames.
+    """
     n_frames = 1 + (y.size - _FRAME) // _MIN_HOP
     hop = _MIN_HOP * math.ceil(n_frames / _MAX_FRAMES)
     starts = np.arange(0, y.size - _FRAME + 1, hop)
@@ -148,51 +154,141 @@ def _yin_track(y: np.ndarray, *, sample_rate: int) -> _FrameTrack | None:
     if loudest < _SILENCE_MEAN_SQUARE * _WINDOW:
         return None
     starts = starts[energy >= loudest * 10.0 ** (-_ACTIVE_RANGE_DB / 10.0)]
+    if starts.size < _MIN_VOICED_FRAMES:
+        return None
     # Search a little beyond the reported range so its ends are interior minima.
     min_lag = max(2, math.floor(sample_rate / (MAX_PITCH_HZ * _SEARCH_MARGIN)))
     max_lag = min(_FRAME - _WINDOW - 2, math.ceil(sample_rate * _SEARCH_MARGIN / MIN_PITCH_HZ))
     window_energy = (squares[_WINDOW:] - squares[:-_WINDOW]).astype(np.float32)
-    cmnd, normalised = _difference_functions(
-        y.astype(np.float32), window_energy, starts, n_lags=max_lag + 2
+    y32 = y.astype(np.float32)
+    # Every link of a continuous track joins an odd and an even frame, so the
+    # smaller of the two sets alone can rule a pitch out.
+    positions = starts // hop
+    odd = positions % 2 == 1
+    first = odd if 2 * int(odd.sum()) <= odd.size else ~odd
+    first_dips = _frame_dips(y32, window_energy, starts[first], min_lag=min_lag, max_lag=max_lag)
+    if not _may_be_continuous(positions[first][first_dips.periodic], positions):
+        return None
+    dips = _FrameDips.merge(
+        first,
+        first_dips,
+        _frame_dips(y32, window_energy, starts[~first], min_lag=min_lag, max_lag=max_lag),
     )
-    lags, aperiodicity = _first_dips(cmnd, min_lag=min_lag, max_lag=max_lag)
-    periodic = aperiodicity < _VOICED_APERIODICITY
+    periodic = dips.periodic
     return _FrameTrack(
         starts=starts[periodic],
-        periods=_refine_lags(normalised[periodic], lags[periodic], max_lag=max_lag),
-        aperiodicity=aperiodicity[periodic],
+        periods=_refine_lags(dips.normalised, dips.lags[periodic], max_lag=max_lag),
+        aperiodicity=dips.aperiodicity[periodic],
         n_active=int(starts.size),
         hop=hop,
     )
 
 
+@dataclass(frozen=True)
+class _FrameDips:
+    """YIN of some frames: per frame the d' dip's lag and its value (the
+    aperiodicity); per periodic frame the normalised difference, float32
+    ``(n_periodic, n_lags)`` (see :func:`_normalised_difference`)."""
+
+    lags: np.ndarray
+    aperiodicity: np.ndarray
+    normalised: np.ndarray
+
+    @property
+    def periodic(self) -> np.ndarray:
+        return np.asarray(self.aperiodicity < _VOICED_APERIODICITY)
+
+    @staticmethod
+    def merge(mask: np.ndarray, chosen: _FrameDips, others: _FrameDips) -> _FrameDips:
+        """The frames in their original order: ``chosen`` where ``mask``, ``others`` elsewhere."""
+        lags = np.empty(mask.size, dtype=chosen.lags.dtype)
+        lags[mask], lags[~mask] = chosen.lags, others.lags
+        aperiodicity = np.empty(mask.size, dtype=chosen.aperiodicity.dtype)
+        aperiodicity[mask], aperiodicity[~mask] = chosen.aperiodicity, others.aperiodicity
+        periodic = aperiodicity < _VOICED_APERIODICITY
+        from_chosen = mask[periodic]
+        normalised = np.empty((from_chosen.size, chosen.normalised.shape[1]), dtype=np.float32)
+        normalised[from_chosen], normalised[~from_chosen] = chosen.normalised, others.normalised
+        return _FrameDips(lags, aperiodicity, normalised)
+
+
+def _frame_dips(
+    y: np.ndarray, window_energy: np.ndarray, starts: np.ndarray, *, min_lag: int, max_lag: int
+) -> _FrameDips:
+    """YIN of the frames at ``starts`` (any number, even none)."""
+    n_lags = max_lag + 2
+    if starts.size == 0:
+        return _FrameDips(
+            np.zeros(0, dtype=np.intp), np.zeros(0, np.float32), np.zeros((0, n_lags), np.float32)
+        )
+    cmnd, difference, energy_sum = _difference_functions(y, window_energy, starts, n_lags=n_lags)
+    lags, aperiodicity = _first_dips(cmnd, min_lag=min_lag, max_lag=max_lag)
+    periodic = aperiodicity < _VOICED_APERIODICITY
+    normalised = _normalised_difference(difference[periodic], energy_sum[periodic])
+    return _FrameDips(lags, aperiodicity, normalised)
+
+
+def _may_be_continuous(periodic_positions: np.ndarray, positions: np.ndarray) -> bool:
+    """Whether :func:`_continuity` can still reach ``_MIN_CONTINUITY``.
+
+    ``positions`` are the active frames' indices on the hop grid (ascending);
+    ``periodic_positions`` those of the frames of one parity known to be
+    periodic. A link joins grid neighbours that are both periodic, so there
+    are at most as many links as active neighbours of those frames.
+    """
+    active = np.zeros(int(positions[-1]) + 3, dtype=np.intp)
+    active[positions + 1] = 1
+    max_links = int(active[periodic_positions].sum() + active[periodic_positions + 2].sum())
+    return (max_links + 1) / positions.size >= _MIN_CONTINUITY
+
+
 def _difference_functions(
     y: np.ndarray, window_energy: np.ndarray, starts: np.ndarray, *, n_lags: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """YIN's d'(τ) and the energy-normalised difference for the frames at ``starts``.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """YIN's d'(τ) and the difference function for the frames at ``starts``.
 
-    ``window_energy[i]`` is the energy of ``y[i : i + _WINDOW]``. Returns two
+    ``window_energy[i]`` is the energy of ``y[i : i + _WINDOW]``. Returns three
     float32 arrays of shape ``(n_frames, n_lags)``: the cumulative-mean-normalised
-    difference d'(τ), which picks the period among its multiples, and
-    ``d(τ) / (E(0) + E(τ))``, whose minimum locates it without d'’s bias
-    towards short lags when the frame is noisy.
+    difference d'(τ), which picks the period among its multiples, the
+    difference d(τ) and ``E(0) + E(τ)`` (see :func:`_normalised_difference`).
     """
     frames = np.lib.stride_tricks.sliding_window_view(y, _FRAME)[starts]
     spectrum = scipy.fft.rfft(frames, axis=1)
     head = scipy.fft.rfft(frames[:, :_WINDOW], n=_FRAME, axis=1)
-    correlation = scipy.fft.irfft(np.conj(head) * spectrum, n=_FRAME, axis=1)[:, :n_lags]
+    product = np.conj(head, out=head)
+    product *= spectrum
+    correlation = scipy.fft.irfft(product, n=_FRAME, axis=1)[:, :n_lags]
     shifted_energy = np.lib.stride_tricks.sliding_window_view(window_energy, n_lags)[starts]
     energy_sum = shifted_energy[:, :1] + shifted_energy
-    difference = np.maximum(energy_sum - 2.0 * correlation, 0.0)
+    difference = 2.0 * correlation
+    np.subtract(energy_sum, difference, out=difference)
+    np.maximum(difference, 0.0, out=difference)
     running = np.cumsum(difference[:, 1:], axis=1)
     cmnd = np.ones_like(difference)
     with np.errstate(divide="ignore", invalid="ignore"):
-        cmnd[:, 1:] = difference[:, 1:] * np.arange(1, n_lags, dtype=np.float32) / running
-        normalised = difference / energy_sum
-    one = np.float32(1.0)
-    return np.where(np.isfinite(cmnd), cmnd, one), np.where(
-        np.isfinite(normalised), normalised, one
-    )
+        np.multiply(difference[:, 1:], np.arange(1, n_lags, dtype=np.float32), out=cmnd[:, 1:])
+        np.divide(cmnd[:, 1:], running, out=cmnd[:, 1:])
+    _replace_non_finite(cmnd)
+    return cmnd, difference, energy_sum
+
+
+def _normalised_difference(difference: np.ndarray, energy_sum: np.ndarray) -> np.ndarray:
+    """``d(τ) / (E(0) + E(τ))`` (1 where undefined), float32, the shape of the inputs.
+
+    Its minimum locates the period without d'’s bias towards short lags when
+    the frame is noisy.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        normalised: np.ndarray = difference / energy_sum
+    _replace_non_finite(normalised)
+    return normalised
+
+
+def _replace_non_finite(values: np.ndarray) -> None:
+    """Set NaN and infinite entries (0/0, x/0) to 1, in place."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        values[bad] = 1.0
 
 
 def _first_dips(cmnd: np.ndarray, *, min_lag: int, max_lag: int) -> tuple[np.ndarray, np.ndarray]:
@@ -202,10 +298,18 @@ def _first_dips(cmnd: np.ndarray, *, min_lag: int, max_lag: int) -> tuple[np.nda
     Returns (integer lags, d' at them), each shape ``(n_frames,)``.
     """
     inner = cmnd[:, min_lag : max_lag + 1]
-    before = cmnd[:, min_lag - 1 : max_lag]
-    after = cmnd[:, min_lag + 1 : max_lag + 2]
-    is_dip = (inner <= before) & (inner < after) & (inner < _DIP_THRESHOLD)
-    index = np.where(is_dip.any(axis=1), is_dip.argmax(axis=1), inner.argmin(axis=1))
+    index = inner.argmin(axis=1)
+    # Only frames that dip below the threshold somewhere can have a first dip.
+    dipping = np.flatnonzero(inner[np.arange(inner.shape[0]), index] < _DIP_THRESHOLD)
+    if dipping.size:
+        rows = cmnd[dipping]
+        low = rows[:, min_lag : max_lag + 1]
+        is_dip = (
+            (low <= rows[:, min_lag - 1 : max_lag])
+            & (low < rows[:, min_lag + 1 : max_lag + 2])
+            & (low < _DIP_THRESHOLD)
+        )
+        index[dipping] = np.where(is_dip.any(axis=1), is_dip.argmax(axis=1), index[dipping])
     lags = index + min_lag
     return lags, cmnd[np.arange(cmnd.shape[0]), lags]
 

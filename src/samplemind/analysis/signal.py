@@ -7,7 +7,7 @@ resamples or takes an STFT a second time.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 import scipy.fft
@@ -132,13 +132,22 @@ def stft_magnitude(y: np.ndarray, *, n_fft: int, hop_length: int) -> np.ndarray:
         raise ValueError(f"expected a mono signal, got shape {y.shape}")
     if not 0 < hop_length <= n_fft:
         raise ValueError("hop_length must be in (0, n_fft]")
-    padded = np.pad(y.astype(np.float32, copy=False), n_fft // 2)
+    half = n_fft // 2
+    # Centred frames: n_fft // 2 zeros each side, and at least one whole frame.
+    padded = np.zeros(max(y.size + 2 * half, n_fft), dtype=np.float32)
+    padded[half : half + y.size] = y
     n_frames = 1 + (padded.size - n_fft) // hop_length
-    if n_frames < 1:
-        padded = np.pad(padded, (0, n_fft - padded.size))
-        n_frames = 1
     frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop_length][:n_frames]
-    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
-    spectrum = scipy.fft.rfft(frames * window, axis=1)
-    magnitude: np.ndarray = np.abs(spectrum).astype(np.float32).T.copy()
+    # Transforming along axis 0 of the transposed frames gives the
+    # (bins, frames) layout directly, with the same values as along axis 1.
+    spectrum = scipy.fft.rfft((frames * _hann(n_fft)).T, axis=0)
+    magnitude: np.ndarray = np.ascontiguousarray(np.abs(spectrum))
     return magnitude
+
+
+@lru_cache(maxsize=4)
+def _hann(n_fft: int) -> np.ndarray:
+    """Periodic Hann window, float32 ``(n_fft,)`` (read-only: it is shared)."""
+    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
+    window.flags.writeable = False
+    return window

@@ -294,9 +294,14 @@ class _Tonality:
         )
 
 
+def _tonal_fraction(peaks: _Peaks) -> float:
+    """Share of the peaks' magnitude that is tonal (sharp) rather than noise."""
+    total = float(peaks.magnitude.sum())
+    return float(_peak_weights(peaks).sum()) / total if total > 0 else 0.0
+
+
 def _tonality(signal: AnalysisSignal) -> _Tonality:
     peaks = _spectral_peaks(signal)
-    total = float(peaks.magnitude.sum())
     frames = chroma(signal)
     per_frame = frames.sum(axis=0, dtype=np.float64)
     profile = chroma_profile(signal)
@@ -309,7 +314,7 @@ def _tonality(signal: AnalysisSignal) -> _Tonality:
     )
     return _Tonality(
         correlations=key_correlations(profile),
-        tonal_fraction=float(_peak_weights(peaks).sum()) / total if total > 0 else 0.0,
+        tonal_fraction=_tonal_fraction(peaks),
         pitch_classes=math.exp(entropy) if nonzero.size else 0.0,
         top_two_share=float(np.sort(profile)[-2:].sum()),
         tonal_seconds=tonal_frames / signal.frame_rate,
@@ -363,6 +368,8 @@ def estimate_key(signal: AnalysisSignal, *, hint_key: str | None = None) -> KeyE
         ValueError: ``hint_key`` is not a key name.
     """
     hint = _key_index(parse_key(hint_key)) if hint_key is not None else None
+    if not _long_enough_for_a_key(signal) or not _tonal_enough_for_a_key(signal):
+        return None
     tonality = _tonality(signal)
     if tonality.has_key:
         best = tonality.best
@@ -373,6 +380,26 @@ def estimate_key(signal: AnalysisSignal, *, hint_key: str | None = None) -> KeyE
     if hint is not None and tonality.weakly_tonal and _in_scale(tonality.profile, hint):
         return KeyEstimate(_key_label(hint), _HINT_ONLY_CONFIDENCE, "filename")
     return None
+
+
+def _long_enough_for_a_key(signal: AnalysisSignal) -> bool:
+    """Whether the signal has enough frames to be tonal for the required time.
+
+    ``_Tonality.tonal_seconds`` counts frames, so a signal with fewer frames
+    than ``_MIN_TONAL_SECONDS`` and ``_WEAK_TONAL_SECONDS`` fails both
+    :attr:`_Tonality.has_key` and :attr:`_Tonality.weakly_tonal` whatever its
+    content: most one-shots are decided here without computing chroma.
+    """
+    longest = signal.n_frames / signal.frame_rate
+    return longest >= min(_MIN_TONAL_SECONDS, _WEAK_TONAL_SECONDS)
+
+
+def _tonal_enough_for_a_key(signal: AnalysisSignal) -> bool:
+    """Whether enough of the spectral peaks are tonal for :attr:`_Tonality.has_key`
+    or :attr:`_Tonality.weakly_tonal`: drums and noise are decided here,
+    before chroma."""
+    fraction = _tonal_fraction(_spectral_peaks(signal))
+    return fraction >= min(_MIN_TONAL_FRACTION, _WEAK_TONAL_FRACTION)
 
 
 def _key_confidence(correlations: np.ndarray) -> float:
