@@ -22,13 +22,9 @@ from samplemind.auth.schemas import (
     TokenPair,
     UserRead,
 )
-from samplemind.core.errors import CODES_BY_STATUS
+from samplemind.core.errors import error_responses
 
 router = APIRouter(prefix="/auth", tags=["auth"])
-
-
-def _error_docs(*statuses: int) -> dict[int | str, dict[str, str]]:
-    return {code: {"description": CODES_BY_STATUS[code]} for code in statuses}
 
 
 @router.post(
@@ -36,7 +32,7 @@ def _error_docs(*statuses: int) -> dict[int | str, dict[str, str]]:
     response_model=UserRead,
     status_code=status.HTTP_201_CREATED,
     dependencies=[RateLimitedByClient],
-    responses=_error_docs(409, 422, 429),
+    responses=error_responses(409, 422, 429),
 )
 async def register(body: RegisterRequest, db: DbSession, service: AuthServiceDep) -> UserRead:
     user = await service.register(db, body)
@@ -47,7 +43,7 @@ async def register(body: RegisterRequest, db: DbSession, service: AuthServiceDep
     "/login",
     response_model=TokenPair,
     dependencies=[RateLimitedByClient],
-    responses=_error_docs(401, 422, 429),
+    responses=error_responses(401, 422, 429),
 )
 async def login(
     body: LoginRequest, request: Request, db: DbSession, service: AuthServiceDep
@@ -62,32 +58,32 @@ async def login(
     "/refresh",
     response_model=TokenPair,
     dependencies=[RateLimitedByClient],
-    responses=_error_docs(401, 422, 429),
+    responses=error_responses(401, 422, 429),
 )
 async def refresh(body: RefreshRequest, db: DbSession, service: AuthServiceDep) -> TokenPair:
     return await service.refresh(db, body.refresh_token)
 
 
-@router.post("/logout", response_model=Message, responses=_error_docs(401))
+@router.post("/logout", response_model=Message, responses=error_responses(401))
 async def logout(auth: CurrentAuth, db: DbSession, service: AuthServiceDep) -> Message:
     """End this login session: its access and refresh tokens stop working at once."""
     await service.logout(db, auth)
     return Message(message="Successfully logged out")
 
 
-@router.post("/logout-all", response_model=Message, responses=_error_docs(401))
+@router.post("/logout-all", response_model=Message, responses=error_responses(401))
 async def logout_all(auth: CurrentAuth, db: DbSession, service: AuthServiceDep) -> Message:
     """End every login session of the current user."""
     ended = await service.logout_everywhere(db, auth)
     return Message(message=f"Logged out of {ended} session(s)")
 
 
-@router.get("/me", response_model=UserRead, responses=_error_docs(401))
+@router.get("/me", response_model=UserRead, responses=error_responses(401))
 async def me(user: CurrentUser) -> UserRead:
     return UserRead.model_validate(user)
 
 
-@router.get("/sessions", response_model=list[SessionRead], responses=_error_docs(401))
+@router.get("/sessions", response_model=list[SessionRead], responses=error_responses(401))
 async def sessions(auth: CurrentAuth, db: DbSession, service: AuthServiceDep) -> list[SessionRead]:
     rows = await service.active_sessions(db, auth.user.id)
     return [

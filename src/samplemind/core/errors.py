@@ -31,6 +31,11 @@ CODES_BY_STATUS = {
 }
 
 
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the error statuses an endpoint can return."""
+    return {status: {"description": CODES_BY_STATUS[status]} for status in statuses}
+
+
 class AppError(Exception):
     """An error the API reports to its client with a stable ``code``."""
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from samplemind.auth.dependencies import CurrentUser, DbSession
 from samplemind.auth.service import AuthService
-from samplemind.core.errors import CODES_BY_STATUS, AppError, NotFound
+from samplemind.core.errors import AppError, NotFound, error_responses
 from samplemind.jobs.events import EventHub, make_event
 from samplemind.jobs.models import Job
 from samplemind.samples.schemas import JobRead
@@ -26,7 +26,7 @@ CLOSE_UNAUTHORIZED = 4401
 @router.get(
     "/jobs/{job_id}",
     response_model=JobRead,
-    responses={code: {"description": CODES_BY_STATUS[code]} for code in (401, 404)},
+    responses=error_responses(401, 404),
 )
 async def get_job(job_id: uuid.UUID, user: CurrentUser, db: DbSession) -> JobRead:
     job = await db.get(Job, job_id)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
 
 from samplemind.auth.dependencies import CurrentUser, DbSession
-from samplemind.core.errors import CODES_BY_STATUS, AppError, NotFound, ValidationFailed
+from samplemind.core.errors import AppError, NotFound, ValidationFailed, error_responses
 from samplemind.jobs.events import OwnedEvent, commit_with_events, make_event
 from samplemind.jobs.models import Job
 from samplemind.samples import files
@@ -45,10 +45,6 @@ from samplemind.search.filters import (
 router = APIRouter(prefix="/audio", tags=["audio"])
 
 
-def _docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"description": CODES_BY_STATUS[code]} for code in statuses}
-
-
 def sample_read(sample: Sample, *, with_analysis: bool = True) -> SampleRead:
     read = SampleRead.model_validate(sample)
     return read if with_analysis else read.model_copy(update={"analysis": None})
@@ -58,7 +54,7 @@ def sample_read(sample: Sample, *, with_analysis: bool = True) -> SampleRead:
     "/upload",
     status_code=status.HTTP_201_CREATED,
     response_model=UploadResponse,
-    responses=_docs(400, 401, 413, 415, 422),
+    responses=error_responses(400, 401, 413, 415, 422),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -164,7 +160,7 @@ async def upload(
     "/analyze",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobRead,
-    responses=_docs(401, 404, 422),
+    responses=error_responses(401, 404, 422),
 )
 async def analyze(
     body: AnalyzeRequest,
@@ -191,7 +187,7 @@ async def analyze(
     return JobRead.model_validate(job)
 
 
-@router.get("", response_model=SamplePage, responses=_docs(401, 422))
+@router.get("", response_model=SamplePage, responses=error_responses(401, 422))
 async def list_samples(
     user: CurrentUser,
     db: DbSession,
@@ -216,7 +212,7 @@ async def list_samples(
     )
 
 
-@router.get("/duplicates", response_model=DuplicateReport, responses=_docs(401, 422))
+@router.get("/duplicates", response_model=DuplicateReport, responses=error_responses(401, 422))
 async def duplicates(
     user: CurrentUser,
     db: DbSession,
@@ -228,12 +224,12 @@ async def duplicates(
     return await find_duplicates(db, owner_id=user.id, threshold=threshold)
 
 
-@router.get("/{audio_id}", response_model=SampleRead, responses=_docs(401, 404))
+@router.get("/{audio_id}", response_model=SampleRead, responses=error_responses(401, 404))
 async def get_sample(sample: OwnedSample) -> SampleRead:
     return sample_read(sample)
 
 
-@router.patch("/{audio_id}", response_model=SampleRead, responses=_docs(401, 404, 422))
+@router.patch("/{audio_id}", response_model=SampleRead, responses=error_responses(401, 404, 422))
 async def update_sample(
     body: SampleUpdate, sample: OwnedSample, db: DbSession, publisher: PublisherDep
 ) -> SampleRead:
@@ -258,7 +254,11 @@ async def update_sample(
     return sample_read(sample)
 
 
-@router.delete("/{audio_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_docs(401, 404))
+@router.delete(
+    "/{audio_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(401, 404),
+)
 async def delete_sample(
     sample: OwnedSample, db: DbSession, storage: StorageDep, publisher: PublisherDep
 ) -> Response:
@@ -277,7 +277,7 @@ async def delete_sample(
     responses={
         200: {"content": {"audio/*": {}}},
         206: {"description": "partial content"},
-        **_docs(401, 404),
+        **error_responses(401, 404),
     },
 )
 async def stream_file(request: Request, sample: OwnedSample, storage: StorageDep) -> Response:
@@ -285,7 +285,11 @@ async def stream_file(request: Request, sample: OwnedSample, storage: StorageDep
     return await files.stream(request, sample, storage)
 
 
-@router.get("/{audio_id}/waveform", response_model=Waveform, responses=_docs(401, 404, 422))
+@router.get(
+    "/{audio_id}/waveform",
+    response_model=Waveform,
+    responses=error_responses(401, 404, 422),
+)
 async def waveform(
     request: Request,
     sample: OwnedSample,

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from samplemind.analysis.pipeline import analyze_bytes
 from samplemind.auth.dependencies import CurrentUser, DbSession
-from samplemind.core.errors import CODES_BY_STATUS, ValidationFailed
+from samplemind.core.errors import ValidationFailed, error_responses
 from samplemind.samples.endpoints import sample_read
 from samplemind.samples.multipart import UnsupportedMediaType, UploadFailed, receive_form
 from samplemind.samples.schemas import SampleRead
@@ -20,9 +20,7 @@ from samplemind.search.filters import PageParams, SampleFilters, page_params, sa
 from samplemind.search.service import SearchRequest, SearchResult, search
 
 router = APIRouter(prefix="/search", tags=["search"])
-_DOCS: dict[int | str, dict[str, str]] = {
-    code: {"description": CODES_BY_STATUS[code]} for code in (401, 404, 413, 415, 422)
-}
+_DOCS = error_responses(401, 404, 413, 415, 422)
 
 
 class SearchHit(SampleRead):
