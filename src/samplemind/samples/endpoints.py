@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from samplemind.auth.dependencies import CurrentUser, DbSession
 from samplemind.core.errors import AppError, NotFound, ValidationFailed, error_responses
@@ -17,7 +18,7 @@ from samplemind.jobs.models import Job
 from samplemind.samples import files
 from samplemind.samples.dependencies import JobQueueDep, OwnedSample, PublisherDep, StorageDep
 from samplemind.samples.models import Sample
-from samplemind.samples.multipart import UploadFailed, receive_form
+from samplemind.samples.multipart import ReceivedFile, UploadFailed, receive_form
 from samplemind.samples.schemas import (
     AnalyzeRequest,
     ErrorInfo,
@@ -31,6 +32,7 @@ from samplemind.samples.schemas import (
     Waveform,
 )
 from samplemind.samples.service import apply_effective_values
+from samplemind.samples.storage import Storage
 from samplemind.samples.upload import add_sample, check_audio, latest_job, release_content
 from samplemind.search.duplicates import DuplicateReport, find_duplicates
 from samplemind.search.filters import (
@@ -110,23 +112,16 @@ async def upload(
             "Attach audio as a multipart field named 'file' or 'files'", code="no_file"
         )
 
+    accepted, rejections = await _screen(request, db, storage, form.files)
+    if not accepted:
+        first = rejections[0][1]
+        first.details = [rejection.model_dump() for rejection, _ in rejections]
+        raise first
     folder_field = form.fields.get("folder") or form.fields.get("folder_path") or ""
     items: list[UploadedSample] = []
-    rejections: list[tuple[UploadRejection, AppError]] = []
     events: list[OwnedEvent] = []
     new_jobs: list[uuid.UUID] = []
-    for received in form.files:
-        try:
-            async with request.app.state.decode_slots:
-                await asyncio.to_thread(
-                    check_audio, storage, received.blob.sha256,
-                    max_duration=settings.max_audio_duration_seconds,
-                )  # fmt: skip
-        except AppError as exc:
-            await release_content(db, storage, received.blob.sha256)
-            info = ErrorInfo(code=exc.code, message=exc.message)
-            rejections.append((UploadRejection(filename=received.filename, error=info), exc))
-            continue
+    for received in accepted:
         added = await add_sample(
             db, storage, owner_id=user.id, received=received, folder_field=folder_field
         )
@@ -147,13 +142,31 @@ async def upload(
                 "job.queued", job_id=str(added.job.id), sample_id=str(added.sample.id),
                 status="queued", progress=0,
             )))  # fmt: skip
-    if not items:
-        first = rejections[0][1]
-        first.details = [rejection.model_dump() for rejection, _ in rejections]
-        raise first
     await commit_with_events(db, publisher, events)
     await queue.enqueue(new_jobs)
     return UploadResponse(items=items, errors=[rejection for rejection, _ in rejections])
+
+
+async def _screen(
+    request: Request, db: AsyncSession, storage: Storage, files: list[ReceivedFile]
+) -> tuple[list[ReceivedFile], list[tuple[UploadRejection, AppError]]]:
+    """Decode every file before any row is added; refused content is released at once."""
+    max_duration = request.app.state.settings.max_audio_duration_seconds
+    accepted: list[ReceivedFile] = []
+    rejections: list[tuple[UploadRejection, AppError]] = []
+    for received in files:
+        try:
+            async with request.app.state.decode_slots:
+                await asyncio.to_thread(
+                    check_audio, storage, received.blob.sha256, max_duration=max_duration
+                )
+        except AppError as exc:
+            await release_content(db, storage, received.blob.sha256)
+            info = ErrorInfo(code=exc.code, message=exc.message)
+            rejections.append((UploadRejection(filename=received.filename, error=info), exc))
+        else:
+            accepted.append(received)
+    return accepted, rejections
 
 
 @router.post(

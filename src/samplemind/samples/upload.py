@@ -50,15 +50,20 @@ def split_upload_path(filename: str, folder_field: str) -> tuple[str, str]:
     return "/".join(parts[:-1])[:MAX_FOLDER_LENGTH], name[:MAX_NAME_LENGTH]
 
 
+def audio_error(code: str, message: str) -> AppError:
+    """The API error for an engine error code: 415 when it is not audio, else 422."""
+    if code == AnalysisErrorCode.UNSUPPORTED_FORMAT:
+        return UnsupportedMediaType(message, code=code)
+    return InvalidAudio(message, code=code)
+
+
 def check_audio(storage: Storage, sha256: str, *, max_duration: float) -> None:
     """Decode the stored content fully; raise 415/422 with the engine's error code."""
     try:
         with storage.open(sha256) as handle:
             decode_audio(handle, max_duration=max_duration)
     except AnalysisError as exc:
-        if exc.code == AnalysisErrorCode.UNSUPPORTED_FORMAT:
-            raise UnsupportedMediaType(exc.message, code=exc.code.value) from exc
-        raise InvalidAudio(exc.message, code=exc.code.value) from exc
+        raise audio_error(exc.code.value, exc.message) from exc
 
 
 async def lock_content(db: AsyncSession, sha256: str) -> None:

@@ -13,9 +13,9 @@ from samplemind.analysis.pipeline import analyze_bytes
 from samplemind.auth.dependencies import CurrentUser, DbSession
 from samplemind.core.errors import ValidationFailed, error_responses
 from samplemind.samples.endpoints import sample_read
-from samplemind.samples.multipart import UnsupportedMediaType, UploadFailed, receive_form
+from samplemind.samples.multipart import UploadFailed, receive_form
 from samplemind.samples.schemas import SampleRead
-from samplemind.samples.upload import InvalidAudio
+from samplemind.samples.upload import audio_error
 from samplemind.search.filters import PageParams, SampleFilters, page_params, sample_filters
 from samplemind.search.service import SearchRequest, SearchResult, search
 
@@ -116,10 +116,7 @@ async def search_by_clip(
             max_duration=settings.max_audio_duration_seconds,
         )  # fmt: skip
     if record.error is not None:
-        error_type = (
-            UnsupportedMediaType if record.error["code"] == "unsupported_format" else InvalidAudio
-        )
-        raise error_type(record.error["message"], code=record.error["code"])
+        raise audio_error(record.error["code"], record.error["message"])
     assert record.embedding is not None
     query = SearchRequest(
         owner_id=user.id, filters=filters, paging=paging, similar_vector=record.embedding
