@@ -10,6 +10,7 @@ from samplemind.core.errors import NotFound
 from samplemind.jobs.events import EventPublisher
 from samplemind.jobs.queue import JobQueue
 from samplemind.samples.models import Sample
+from samplemind.samples.service import find_owned_sample
 from samplemind.samples.storage import Storage
 
 
@@ -35,8 +36,8 @@ PublisherDep = Annotated[EventPublisher, Depends(get_publisher)]
 
 async def get_owned_sample(audio_id: uuid.UUID, user: CurrentUser, db: DbSession) -> Sample:
     """The caller's sample; another user's sample is indistinguishable from a missing one."""
-    sample = await db.get(Sample, audio_id)
-    if sample is None or sample.owner_id != user.id:
+    sample = await find_owned_sample(db, user.id, audio_id)
+    if sample is None:
         raise NotFound("Sample not found")
     return sample
 

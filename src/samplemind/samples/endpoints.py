@@ -31,7 +31,7 @@ from samplemind.samples.schemas import (
     UploadResponse,
     Waveform,
 )
-from samplemind.samples.service import apply_effective_values
+from samplemind.samples.service import apply_effective_values, find_owned_sample
 from samplemind.samples.storage import Storage
 from samplemind.samples.upload import add_sample, check_audio, latest_job, release_content
 from samplemind.search.duplicates import DuplicateReport, find_duplicates
@@ -183,8 +183,8 @@ async def analyze(
     publisher: PublisherDep,
 ) -> JobRead:
     """Analyse a sample again; an analysis already queued or running is returned as is."""
-    sample = await db.get(Sample, body.audio_id)
-    if sample is None or sample.owner_id != user.id:
+    sample = await find_owned_sample(db, user.id, body.audio_id)
+    if sample is None:
         raise NotFound("Sample not found")
     active = await latest_job(db, sample.id)
     if active is not None and active.status in ("queued", "running"):

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from samplemind.analysis.record import AnalysisRecord
 from samplemind.samples.models import Sample
@@ -11,6 +14,15 @@ from samplemind.search.camelot import camelot_code
 from samplemind.search.vocabulary import search_terms
 
 _WORD_BOUNDARY = re.compile(r"(?<=[a-z])(?=[A-Z])|[^A-Za-z0-9#]+")
+
+
+async def find_owned_sample(
+    db: AsyncSession, owner_id: uuid.UUID, sample_id: uuid.UUID
+) -> Sample | None:
+    """The sample if it belongs to ``owner_id``; another user's sample is None, like a
+    missing one, so nobody can learn what others own."""
+    sample = await db.get(Sample, sample_id)
+    return sample if sample is not None and sample.owner_id == owner_id else None
 
 
 def sample_display_path(sample: Sample) -> str:

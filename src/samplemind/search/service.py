@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from samplemind.core.errors import NotFound, ValidationFailed
 from samplemind.samples.models import Sample
-from samplemind.samples.service import words
+from samplemind.samples.service import find_owned_sample, words
 from samplemind.search.camelot import compatible_codes
 from samplemind.search.filters import PageParams, SampleFilters
 from samplemind.search.vocabulary import canonical
@@ -74,8 +74,8 @@ class _Plan:
 
 
 async def _reference(db: AsyncSession, owner_id: uuid.UUID, sample_id: uuid.UUID) -> Sample:
-    sample = await db.get(Sample, sample_id)
-    if sample is None or sample.owner_id != owner_id:
+    sample = await find_owned_sample(db, owner_id, sample_id)
+    if sample is None:
         raise NotFound("Reference sample not found")
     return sample
 
