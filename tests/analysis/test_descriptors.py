@@ -20,7 +20,7 @@ from samplemind.analysis.descriptors import (
     first_event_peak,
 )
 from samplemind.analysis.signal import ANALYSIS_SAMPLE_RATE, N_FFT
-from samplemind.analysis.synthetic import timbre
+from samplemind.analysis.synthetic import as_signal, timbre
 
 SR = ANALYSIS_SAMPLE_RATE
 BIN_HZ = SR / N_FFT
@@ -28,7 +28,7 @@ CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "drums"
 
 
 def describe(samples: np.ndarray, sample_rate: int = SR) -> Descriptors:
-    return compute_descriptors(timbre.as_signal(samples, sample_rate=sample_rate))
+    return compute_descriptors(as_signal(samples, sample_rate=sample_rate))
 
 
 @pytest.mark.parametrize("freq", [220.0, 1000.0, 4000.0])

@@ -15,14 +15,14 @@ from samplemind.analysis.embedding import (
     embedding_features,
     mel_filterbank,
 )
-from samplemind.analysis.synthetic import timbre
+from samplemind.analysis.synthetic import as_signal, timbre
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO.parent / "shared" / "corpus" / "drums"
 
 
 def embed(samples: np.ndarray, sample_rate: int = timbre.ANALYSIS_SAMPLE_RATE) -> np.ndarray:
-    return compute_embedding(timbre.as_signal(samples, sample_rate=sample_rate))
+    return compute_embedding(as_signal(samples, sample_rate=sample_rate))
 
 
 def test_dimension_and_dtype() -> None:
@@ -93,9 +93,9 @@ def test_short_decay_is_nearer_short_decay() -> None:
 
 
 def test_features_are_raw_and_mel_bank_is_normalised() -> None:
-    features = embedding_features(timbre.as_signal(timbre.tone_note(440.0)))
+    features = embedding_features(as_signal(timbre.tone_note(440.0)))
     assert features is not None and features.shape == (EMBEDDING_DIM,)
-    assert embedding_features(timbre.as_signal(np.zeros(100, np.float32))) is None
+    assert embedding_features(as_signal(np.zeros(100, np.float32))) is None
     bank = mel_filterbank(sample_rate=22050, n_fft=2048)
     assert bank.shape == (64, 1025)
     np.testing.assert_allclose(bank.sum(axis=1), 1.0, rtol=1e-5)

@@ -11,7 +11,7 @@ import soundfile as sf
 
 from samplemind.analysis import rhythm
 from samplemind.analysis.signal import ANALYSIS_SAMPLE_RATE, DecodedAudio, prepare
-from samplemind.analysis.synthetic import harmony
+from samplemind.analysis.synthetic import as_signal, harmony
 from samplemind.analysis.synthetic import rhythm as synth
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "drums"
@@ -52,7 +52,7 @@ def _render(
 
 
 def test_onset_strength_shape_dtype_and_cache() -> None:
-    signal = synth.as_signal(synth.click_loop(120.0, bars=1))
+    signal = as_signal(synth.click_loop(120.0, bars=1))
     envelope = rhythm.onset_strength(signal)
     assert envelope.shape == (signal.n_frames,)
     assert envelope.dtype == np.float32
@@ -63,7 +63,7 @@ def test_onset_strength_shape_dtype_and_cache() -> None:
 
 def test_onset_peaks_find_clicks_at_known_times() -> None:
     bpm = 100.0
-    signal = synth.as_signal(synth.click_loop(bpm, bars=2, accent=False))
+    signal = as_signal(synth.click_loop(bpm, bars=2, accent=False))
     onsets = rhythm.onset_peaks(signal)
     times = onsets * signal.hop_length / signal.sample_rate
     expected = np.arange(8) * 60.0 / bpm
@@ -73,7 +73,7 @@ def test_onset_peaks_find_clicks_at_known_times() -> None:
 
 
 def test_onset_strength_of_silence_is_zero() -> None:
-    signal = synth.as_signal(np.zeros(ANALYSIS_SAMPLE_RATE, dtype=np.float32))
+    signal = as_signal(np.zeros(ANALYSIS_SAMPLE_RATE, dtype=np.float32))
     assert not rhythm.onset_strength(signal).any()
     assert rhythm.onset_peaks(signal).size == 0
     assert rhythm.detect_kind(signal) == "one_shot"
@@ -81,7 +81,7 @@ def test_onset_strength_of_silence_is_zero() -> None:
 
 
 def test_onset_peaks_rejects_bad_threshold() -> None:
-    signal = synth.as_signal(synth.click_loop(120.0, bars=1))
+    signal = as_signal(synth.click_loop(120.0, bars=1))
     with pytest.raises(ValueError, match="threshold"):
         rhythm.onset_peaks(signal, threshold=0.0)
 
@@ -103,20 +103,18 @@ def test_onset_peaks_rejects_bad_threshold() -> None:
     ],
 )
 def test_one_shots_are_one_shots(samples: np.ndarray) -> None:
-    assert rhythm.detect_kind(synth.as_signal(samples)) == "one_shot"
+    assert rhythm.detect_kind(as_signal(samples)) == "one_shot"
 
 
 def test_synthetic_loops_are_loops() -> None:
     cases = _tempo_cases(40, seed=3)
-    kinds = [
-        rhythm.detect_kind(synth.as_signal(_render(*case, seed=i))) for i, case in enumerate(cases)
-    ]
+    kinds = [rhythm.detect_kind(as_signal(_render(*case, seed=i))) for i, case in enumerate(cases)]
     assert kinds.count("loop") == len(cases)
 
 
 def test_chord_loop_is_a_loop() -> None:
     samples = harmony.progression(0, "I-V-vi-IV", bpm=120.0, instrument="pluck")
-    assert rhythm.detect_kind(synth.as_signal(samples)) == "loop"
+    assert rhythm.detect_kind(as_signal(samples)) == "loop"
 
 
 # --------------------------------------------------------------------------- tempo
@@ -140,7 +138,7 @@ def test_chord_loop_is_a_loop() -> None:
 def test_named_tempo_octave(bpm: float, pattern: str, hats: str) -> None:
     """The octave a producer names: 128 not 64, 85 not 170, 174 not 87."""
     samples = synth.drum_loop(bpm, pattern=pattern, bars=2, hats=cast(synth.HatGrid, hats), seed=1)
-    signal = synth.as_signal(samples)
+    signal = as_signal(samples)
     estimate = rhythm.estimate_tempo(signal)
     assert estimate is not None
     assert estimate.bpm == pytest.approx(bpm, rel=0.01)
@@ -151,7 +149,7 @@ def test_named_tempo_octave(bpm: float, pattern: str, hats: str) -> None:
 @pytest.mark.parametrize("bpm", [60.0, 75.0, 100.0, 133.0, 160.0, 200.0])
 @pytest.mark.parametrize("bars", [1, 2, 4])
 def test_click_loop_tempo(bpm: float, bars: int) -> None:
-    estimate = rhythm.estimate_tempo(synth.as_signal(synth.click_loop(bpm, bars=bars)))
+    estimate = rhythm.estimate_tempo(as_signal(synth.click_loop(bpm, bars=bars)))
     assert estimate is not None
     assert estimate.bpm == pytest.approx(bpm, rel=0.01)
 
@@ -161,7 +159,7 @@ def test_tempo_accuracy_on_random_drum_and_click_loops() -> None:
     cases = _tempo_cases(120, seed=11)
     hits = []
     for i, case in enumerate(cases):
-        estimate = rhythm.estimate_tempo(synth.as_signal(_render(*case, seed=i)))
+        estimate = rhythm.estimate_tempo(as_signal(_render(*case, seed=i)))
         hits.append(estimate is not None and abs(estimate.bpm / case[0] - 1.0) <= 0.01)
     assert np.mean(hits) >= 0.96
 
@@ -171,14 +169,14 @@ def test_tempo_of_loop_with_a_tail_is_not_snapped_wrongly() -> None:
     bpm = 96.0
     samples = synth.drum_loop(bpm, pattern="rock", bars=5, hats="8ths", seed=4)
     samples = samples[: round((4 * 240.0 / bpm + 0.35) * ANALYSIS_SAMPLE_RATE)]
-    estimate = rhythm.estimate_tempo(synth.as_signal(samples))
+    estimate = rhythm.estimate_tempo(as_signal(samples))
     assert estimate is not None
     assert estimate.bpm == pytest.approx(bpm, rel=0.01)
 
 
 def test_tempo_is_none_for_a_one_shot() -> None:
-    assert rhythm.estimate_tempo(synth.as_signal(synth.crash(duration=4.0))) is None
-    assert rhythm.estimate_tempo(synth.as_signal(synth.kick())) is None
+    assert rhythm.estimate_tempo(as_signal(synth.crash(duration=4.0))) is None
+    assert rhythm.estimate_tempo(as_signal(synth.kick())) is None
 
 
 def test_tempo_works_at_native_sample_rate() -> None:
@@ -198,31 +196,31 @@ def hiphop_85() -> np.ndarray:
 
 
 def test_hint_that_agrees_is_used(hiphop_85: np.ndarray) -> None:
-    estimate = rhythm.estimate_tempo(synth.as_signal(hiphop_85), hint_bpm=85.0)
+    estimate = rhythm.estimate_tempo(as_signal(hiphop_85), hint_bpm=85.0)
     assert estimate is not None
     assert estimate.source == "audio+filename"
     assert estimate.bpm == pytest.approx(85.0, rel=0.001)
-    plain = rhythm.estimate_tempo(synth.as_signal(hiphop_85))
+    plain = rhythm.estimate_tempo(as_signal(hiphop_85))
     assert plain is not None
     assert estimate.confidence >= plain.confidence
 
 
 def test_hint_sets_the_octave(hiphop_85: np.ndarray) -> None:
-    estimate = rhythm.estimate_tempo(synth.as_signal(hiphop_85), hint_bpm=170.0)
+    estimate = rhythm.estimate_tempo(as_signal(hiphop_85), hint_bpm=170.0)
     assert estimate is not None
     assert estimate.source == "audio+filename"
     assert estimate.bpm == pytest.approx(170.0, rel=0.005)
 
 
 def test_hint_that_disagrees_is_ignored(hiphop_85: np.ndarray) -> None:
-    estimate = rhythm.estimate_tempo(synth.as_signal(hiphop_85), hint_bpm=123.0)
+    estimate = rhythm.estimate_tempo(as_signal(hiphop_85), hint_bpm=123.0)
     assert estimate is not None
     assert estimate.source == "audio"
     assert estimate.bpm == pytest.approx(85.0, rel=0.01)
 
 
 def test_hint_alone_without_a_pulse() -> None:
-    estimate = rhythm.estimate_tempo(synth.as_signal(synth.crash(duration=3.0)), hint_bpm=124.0)
+    estimate = rhythm.estimate_tempo(as_signal(synth.crash(duration=3.0)), hint_bpm=124.0)
     assert estimate is not None
     assert estimate.source == "filename"
     assert estimate.bpm == 124.0
@@ -232,7 +230,7 @@ def test_hint_alone_without_a_pulse() -> None:
 @pytest.mark.parametrize("bad", [0.0, -120.0, float("nan"), float("inf")])
 def test_bad_hint_is_rejected(bad: float) -> None:
     with pytest.raises(ValueError, match="hint_bpm"):
-        rhythm.estimate_tempo(synth.as_signal(synth.kick()), hint_bpm=bad)
+        rhythm.estimate_tempo(as_signal(synth.kick()), hint_bpm=bad)
 
 
 # --------------------------------------------------------------------------- corpus

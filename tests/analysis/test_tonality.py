@@ -10,7 +10,7 @@ import soundfile as sf
 
 from samplemind.analysis import tonality
 from samplemind.analysis.signal import DecodedAudio, prepare
-from samplemind.analysis.synthetic import harmony
+from samplemind.analysis.synthetic import as_signal, harmony
 from samplemind.analysis.synthetic import rhythm as synth
 from samplemind.analysis.synthetic.timbre import white_noise
 
@@ -21,7 +21,7 @@ CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "drums"
 
 
 def test_chroma_shape_dtype_and_cache() -> None:
-    signal = synth.as_signal(harmony.progression(0, "I-IV-V-I", bpm=140.0))
+    signal = as_signal(harmony.progression(0, "I-IV-V-I", bpm=140.0))
     frames = tonality.chroma(signal)
     assert frames.shape == (12, signal.n_frames)
     assert frames.dtype == np.float32
@@ -35,13 +35,13 @@ def test_chroma_shape_dtype_and_cache() -> None:
 @pytest.mark.parametrize("midi", [33, 40, 47, 52, 61, 69, 78])
 def test_single_note_lands_on_its_pitch_class(midi: int) -> None:
     """Even A1 (55 Hz, a semitone is 3 Hz, a bin 10.8 Hz) lands on A."""
-    signal = synth.as_signal(harmony.tone(midi, duration=1.0, instrument="saw"))
+    signal = as_signal(harmony.tone(midi, duration=1.0, instrument="saw"))
     assert int(np.argmax(tonality.chroma_profile(signal))) == midi % 12
 
 
 @pytest.mark.parametrize("cents", [-40.0, -15.0, 20.0, 45.0])
 def test_tuning_offset_of_a_detuned_note(cents: float) -> None:
-    signal = synth.as_signal(harmony.tone(57 + cents / 100.0, duration=1.0, instrument="saw"))
+    signal = as_signal(harmony.tone(57 + cents / 100.0, duration=1.0, instrument="saw"))
     assert tonality.tuning_offset(signal) == pytest.approx(cents / 100.0, abs=0.05)
 
 
@@ -51,7 +51,7 @@ def test_detuned_progression_keeps_its_key() -> None:
     stretched = np.interp(  # resampling by 2**(-0.4/12) raises every pitch by 40 cents
         np.arange(0, samples.size, 2.0 ** (0.4 / 12.0)), np.arange(samples.size), samples
     ).astype(np.float32)
-    estimate = tonality.estimate_key(synth.as_signal(stretched))
+    estimate = tonality.estimate_key(as_signal(stretched))
     assert estimate is not None
     assert estimate.key == "D major"
 
@@ -67,7 +67,7 @@ def test_key_accuracy_on_held_out_renders() -> None:
     3-5, with and without bass and drums.
     """
     examples = harmony.key_examples(48, split="test", seed=22)
-    found = [tonality.estimate_key(synth.as_signal(e.samples)) for e in examples]
+    found = [tonality.estimate_key(as_signal(e.samples)) for e in examples]
     correct = [k is not None and k.key == e.key for k, e in zip(found, examples, strict=True)]
     assert np.mean(correct) >= 0.9
     assert all(k is None or 0.0 <= k.confidence <= 1.0 for k in found)
@@ -78,7 +78,7 @@ def test_key_with_bass_and_drums(tonic: int, name: str) -> None:
     samples = harmony.progression(
         tonic, name, bpm=110.0, instrument="piano", voicing="open", bass=True, drum_pattern="rock"
     )
-    estimate = tonality.estimate_key(synth.as_signal(samples))
+    estimate = tonality.estimate_key(as_signal(samples))
     mode = harmony.PROGRESSIONS[name][0]
     assert estimate is not None
     assert estimate.key == harmony.key_name(tonic, mode)
@@ -107,7 +107,7 @@ def test_key_with_bass_and_drums(tonic: int, name: str) -> None:
     ],
 )
 def test_no_key_without_harmony(samples: np.ndarray) -> None:
-    assert tonality.estimate_key(synth.as_signal(samples)) is None
+    assert tonality.estimate_key(as_signal(samples)) is None
 
 
 def test_no_key_for_random_drum_kits() -> None:
@@ -116,7 +116,7 @@ def test_no_key_for_random_drum_kits() -> None:
         samples = synth.drum_loop(
             80.0 + 8 * seed, pattern=patterns[seed % len(patterns)], bars=2, hats="none", seed=seed
         )
-        assert tonality.estimate_key(synth.as_signal(samples)) is None
+        assert tonality.estimate_key(as_signal(samples)) is None
 
 
 # --------------------------------------------------------------------------- hints
@@ -128,27 +128,27 @@ def a_minor() -> np.ndarray:
 
 
 def test_hint_equal_to_audio(a_minor: np.ndarray) -> None:
-    estimate = tonality.estimate_key(synth.as_signal(a_minor), hint_key="Am")
+    estimate = tonality.estimate_key(as_signal(a_minor), hint_key="Am")
     assert estimate is not None
     assert (estimate.key, estimate.source) == ("A minor", "audio+filename")
 
 
 def test_relative_hint_wins(a_minor: np.ndarray) -> None:
-    plain = tonality.estimate_key(synth.as_signal(a_minor))
-    estimate = tonality.estimate_key(synth.as_signal(a_minor), hint_key="C major")
+    plain = tonality.estimate_key(as_signal(a_minor))
+    estimate = tonality.estimate_key(as_signal(a_minor), hint_key="C major")
     assert plain is not None and estimate is not None
     assert (estimate.key, estimate.source) == ("C major", "audio+filename")
     assert estimate.confidence >= plain.confidence
 
 
 def test_conflicting_hint_is_ignored(a_minor: np.ndarray) -> None:
-    estimate = tonality.estimate_key(synth.as_signal(a_minor), hint_key="F#")
+    estimate = tonality.estimate_key(as_signal(a_minor), hint_key="F#")
     assert estimate is not None
     assert (estimate.key, estimate.source) == ("A minor", "audio")
 
 
 def test_hint_on_a_held_note_is_reported_from_the_filename() -> None:
-    signal = synth.as_signal(harmony.tone(45, duration=2.0, instrument="saw"))  # A2
+    signal = as_signal(harmony.tone(45, duration=2.0, instrument="saw"))  # A2
     estimate = tonality.estimate_key(signal, hint_key="Amin")
     assert estimate is not None
     assert (estimate.key, estimate.source) == ("A minor", "filename")
@@ -166,7 +166,7 @@ def test_hint_on_a_held_note_is_reported_from_the_filename() -> None:
     ],
 )
 def test_hint_never_gives_a_drum_a_key(samples: np.ndarray) -> None:
-    assert tonality.estimate_key(synth.as_signal(samples), hint_key="Am") is None
+    assert tonality.estimate_key(as_signal(samples), hint_key="Am") is None
 
 
 @pytest.mark.parametrize(
@@ -196,7 +196,7 @@ def test_parse_key_rejects_non_keys(text: str) -> None:
 
 def test_bad_hint_raises() -> None:
     with pytest.raises(ValueError, match="key"):
-        tonality.estimate_key(synth.as_signal(synth.kick()), hint_key="not a key")
+        tonality.estimate_key(as_signal(synth.kick()), hint_key="not a key")
 
 
 # --------------------------------------------------------------------------- corpus
@@ -230,7 +230,7 @@ def key_without_early_exits(
     with monkeypatch.context() as patch:
         patch.setattr(tonality, "_long_enough_for_a_key", lambda signal: True)
         patch.setattr(tonality, "_tonal_enough_for_a_key", lambda signal: True)
-        return tonality.estimate_key(synth.as_signal(samples), hint_key=hint_key)
+        return tonality.estimate_key(as_signal(samples), hint_key=hint_key)
 
 
 EARLY_EXIT_CASES = {
@@ -252,11 +252,11 @@ def test_early_exits_give_the_same_answers(
 ) -> None:
     samples = EARLY_EXIT_CASES[name]
     expected = key_without_early_exits(samples, hint_key, monkeypatch)
-    assert tonality.estimate_key(synth.as_signal(samples), hint_key=hint_key) == expected
+    assert tonality.estimate_key(as_signal(samples), hint_key=hint_key) == expected
 
 
 def test_short_and_noisy_signals_skip_chroma() -> None:
     for samples in (synth.kick(), white_noise(duration=2.0)):
-        signal = synth.as_signal(samples)
+        signal = as_signal(samples)
         assert tonality.estimate_key(signal, hint_key="Am") is None
         assert "tonality.chroma" not in signal._cache

@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 import scipy.signal
 
-from ..signal import ANALYSIS_SAMPLE_RATE, AnalysisSignal, DecodedAudio, prepare
+from ..signal import ANALYSIS_SAMPLE_RATE
 
 HatGrid = Literal["none", "8ths", "16ths", "offbeat"]
 """Closed hi-hats on every 8th, every 16th, open hats on the off-beat 8ths, or none."""
@@ -47,19 +47,6 @@ PATTERNS: dict[str, DrumPattern] = {
     "funk": DrumPattern(kick=(0, 6, 10), snare=(4, 12)),
 }
 """Named one-bar patterns; every one names its tempo by the quarter note."""
-
-
-def as_signal(samples: np.ndarray, *, sample_rate: int = ANALYSIS_SAMPLE_RATE) -> AnalysisSignal:
-    """Wrap mono float samples, shape ``(n,)``, as a prepared :class:`AnalysisSignal`."""
-    if samples.ndim != 1:
-        raise ValueError(f"expected mono samples of shape (n,), got {samples.shape}")
-    decoded = DecodedAudio(
-        samples=np.asarray(samples, dtype=np.float32)[np.newaxis, :],
-        sample_rate=sample_rate,
-        format="WAV",
-        subtype="FLOAT",
-    )
-    return prepare(decoded)
 
 
 def _time(duration: float, sample_rate: int) -> np.ndarray:

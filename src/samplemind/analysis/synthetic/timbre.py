@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..signal import ANALYSIS_SAMPLE_RATE, AnalysisSignal, DecodedAudio, prepare
+from ..signal import ANALYSIS_SAMPLE_RATE
 
 
 def _check_duration(duration: float) -> None:
@@ -133,10 +133,3 @@ def tone_note(
     )
     tone = sine(freq, duration=duration, amplitude=0.5, sample_rate=sample_rate)
     return np.asarray(env * tone, dtype=np.float32)
-
-
-def as_signal(samples: np.ndarray, *, sample_rate: int = ANALYSIS_SAMPLE_RATE) -> AnalysisSignal:
-    """Wrap ``(n,)`` mono or ``(channels, n)`` samples as a prepared signal."""
-    block = np.atleast_2d(np.asarray(samples, dtype=np.float32))
-    decoded = DecodedAudio(samples=block, sample_rate=sample_rate, format="WAV", subtype="FLOAT")
-    return prepare(decoded)
