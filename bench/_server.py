@@ -30,52 +30,8 @@ sys.path.insert(0, str(REPO / "src"))
 
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpus" / "drums"
 PASSWORD = "Bench-Passw0rd-Long!"  # noqa: S105 (a throwaway bench account)
-# ``samplemind serve`` / ``worker`` run as ``python bench/_server.py serve ...``, so that two
-# start-up bugs of the app as of 2026-11-28 can be worked around here without touching
-# src/ (see bench/README.md). Each workaround is applied only when its bug is present, and
-# says so on stderr (the process log); once src is fixed they do nothing:
-#
-# * samples/multipart.py imports ``MultipartCallbacks`` from python_multipart, which
-#   defines it only under TYPE_CHECKING: the app cannot be imported.
-# * the local pool's spawned workers import only ``samplemind.jobs.runner``, which never
-#   imports ``samplemind.auth.models``; flushing a Sample then fails with
-#   NoReferencedTableError (samples.owner_id -> users.id) and every job stays queued.
-#
-# Spawned pool workers re-import this file as ``__mp_main__``, which applies the second.
-SERVER_SCRIPT = Path(__file__).resolve()
-SAMPLEMIND = (sys.executable, str(SERVER_SCRIPT))
+SAMPLEMIND = (sys.executable, "-m", "samplemind.cli")
 STARTUP_TIMEOUT_SECONDS = 120.0
-
-
-def apply_startup_workarounds() -> list[str]:
-    """Work around the start-up bugs above when they are present; returns what was done."""
-    applied = []
-    import python_multipart.multipart as multipart
-
-    if not hasattr(multipart, "MultipartCallbacks"):
-        multipart.MultipartCallbacks = dict  # type: ignore[attr-defined]
-        applied.append("python_multipart.multipart.MultipartCallbacks supplied")
-    import samplemind.jobs.runner  # what a pool worker imports
-    from samplemind.core.db import Base
-
-    if "users" not in Base.metadata.tables:
-        import samplemind.auth.models  # noqa: F401
-
-        applied.append("samplemind.auth.models imported in the job runner")
-    return applied
-
-
-def probe_startup_workarounds() -> list[str]:
-    """The workarounds a fresh process needs (checked in one, as a pool worker starts)."""
-    code = (
-        f"import sys; sys.path.insert(0, {str(SERVER_SCRIPT.parent)!r}); "
-        "import _server; print(chr(10).join(_server.apply_startup_workarounds()))"
-    )
-    output = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
-        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
-    )  # fmt: skip
-    return [line for line in output.stdout.splitlines() if line]
 
 
 def free_port() -> int:
@@ -291,13 +247,3 @@ def machine_summary() -> str:
     cores = os.cpu_count()
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     return f"{platform.machine()}, {cores} cores, Python {platform.python_version()}, load {load}"
-
-
-if __name__ in ("__main__", "__mp_main__"):
-    for note in apply_startup_workarounds():
-        print(f"bench workaround: {note}", file=sys.stderr)
-    if __name__ == "__main__":
-        from samplemind.cli import main
-
-        sys.argv[0] = "samplemind"
-        main()

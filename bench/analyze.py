@@ -40,6 +40,7 @@ import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _corpus import pick_corpus_files
 from peers import PITCH_CLASSES, SINGLE_THREAD_ENV
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "drums"
@@ -49,24 +50,6 @@ TEMPO_TOLERANCE = 0.01
 
 
 # ------------------------------------------------------------------ the sets
-def pick_one_shots(corpus: Path, n: int, *, seed: int) -> list[str]:
-    """``n`` corpus files, round-robin over the label folders, shuffled with ``seed``."""
-    rng = random.Random(seed)
-    by_label = {
-        folder.name: sorted(str(p) for p in folder.glob("*.flac"))
-        for folder in sorted(corpus.iterdir())
-        if folder.is_dir()
-    }
-    for files in by_label.values():
-        rng.shuffle(files)
-    picked: list[str] = []
-    while len(picked) < n and any(by_label.values()):
-        for files in by_label.values():
-            if files and len(picked) < n:
-                picked.append(files.pop())
-    return picked
-
-
 def render_loops(out_dir: Path, n: int, *, seed: int) -> list[dict[str, Any]]:
     """Half drum loops (known tempo), half chord loops (known key, and tempo)."""
     rng = random.Random(seed)
@@ -347,7 +330,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         (work / "loudness").mkdir()
         loops = render_loops(work / "loops", args.loops, seed=args.seed)
         loudness = render_loudness(work / "loudness")
-        shots = pick_one_shots(args.corpus, args.one_shots, seed=args.seed)
+        shots = [path for _, path in pick_corpus_files(args.corpus, args.one_shots, seed=args.seed)]
         manifest = {
             "sets": {
                 "one_shots": {"files": shots, "timed": True, "truth": []},

@@ -39,7 +39,6 @@ import argparse
 import asyncio
 import json
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -59,7 +58,6 @@ from _server import (
     bench_env,
     machine_summary,
     percentiles,
-    probe_startup_workarounds,
     register_user,
     start_serve,
     start_worker,
@@ -413,18 +411,6 @@ def _print_tracebacks(result: dict[str, Any]) -> None:
             print("    " + block.replace("\n", "\n    "))
 
 
-CELERY_MISSING = (
-    "celery cannot be imported (it is not among pyproject's dependencies); install it "
-    "or put it on PYTHONPATH to run this backend"
-)
-
-
-def celery_available() -> bool:
-    env = bench_env()
-    probe = subprocess.run([sys.executable, "-c", "import celery"], env=env, capture_output=True)
-    return probe.returncode == 0
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", nargs="+", choices=("local", "celery"),
@@ -446,14 +432,8 @@ def main() -> None:
     size = sum(path.stat().st_size for path in files) / 2**20
     print(f"machine: {machine_summary()}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"corpus: {len(files)} files, {size:.1f} MB from {args.corpus}")
-    workarounds = probe_startup_workarounds()
-    print(f"bench workarounds for app start-up bugs: {workarounds or 'none needed'}")
-    results: list[dict[str, Any]] = [{"workarounds": workarounds}]
+    results: list[dict[str, Any]] = []
     for backend in args.backend:
-        if backend == "celery" and not celery_available():
-            results.append({"backend": backend, "error": CELERY_MISSING})
-            print_result(results[-1])
-            continue
         print(f"\n-- {backend}: uploading ...")
         results.append(run_backend(backend, args.corpus, files, args))
         print_result(results[-1])

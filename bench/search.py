@@ -67,15 +67,14 @@ import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _corpus import pick_corpus_files
 from _server import (
     DEFAULT_CORPUS,
-    apply_startup_workarounds,
     bench_database,
     bench_env,
     login_token,
     machine_summary,
     percentiles,
-    probe_startup_workarounds,
     register_user,
     start_serve,
 )
@@ -149,24 +148,6 @@ class Base:
     label: str  # corpus label folder, or "loop"
     loop_bars: int = 0
     size_bytes: int = 0
-
-
-def pick_corpus_files(corpus: Path, n: int, *, seed: int) -> list[tuple[str, str]]:
-    """``n`` (label, path) pairs, round-robin over the label folders, shuffled with ``seed``."""
-    rng = random.Random(seed)
-    by_label = {
-        folder.name: sorted(str(p) for p in folder.glob("*.flac"))
-        for folder in sorted(corpus.iterdir())
-        if folder.is_dir()
-    }
-    for files in by_label.values():
-        rng.shuffle(files)
-    picked: list[tuple[str, str]] = []
-    while len(picked) < n and any(by_label.values()):
-        for label, files in by_label.items():
-            if files and len(picked) < n:
-                picked.append((label, files.pop()))
-    return picked
 
 
 def render_loops(out_dir: Path, n: int, *, seed: int) -> list[tuple[str, float, int]]:
@@ -538,7 +519,6 @@ async def call_service(db: Any, owner_id: uuid.UUID, family: str, params: Params
     if family == "baseline_me":
         return
     if family.startswith("list"):
-        apply_startup_workarounds()
         from samplemind.samples.endpoints import list_samples
 
         user = SimpleNamespace(id=owner_id)
@@ -653,8 +633,6 @@ def main() -> None:
     args = parser.parse_args()
 
     print(f"machine: {machine_summary()}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-    workarounds = probe_startup_workarounds()
-    print(f"bench workarounds for app start-up bugs: {workarounds or 'none needed'}")
     started = time.perf_counter()
     bases = analyse_bases(args.corpus, args.one_shots, args.loops, seed=args.seed, jobs=args.jobs)
     analysis_seconds = time.perf_counter() - started
@@ -662,7 +640,6 @@ def main() -> None:
 
     report: dict[str, Any] = {
         "args": {k: str(v) for k, v in vars(args).items()},
-        "workarounds": workarounds,
     }
     with (
         bench_database() as database,
