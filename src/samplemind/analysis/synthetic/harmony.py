@@ -234,13 +234,13 @@ def progression(
         offset = round(start_beat * beat_s * sample_rate)
         for note in voice_chord(tonic, chord, voicing=voicing, octave=octave):
             sound = tone(note, duration=length, instrument=instrument, sample_rate=sample_rate)
-            _mix(y, sound, offset)
+            drums.mix_at(y, sound, offset)
         if bass:
             root = 36 + (tonic + chord.root) % 12  # C2..B2
             sound = tone(
                 root, duration=length, instrument="sine", amplitude=0.35, sample_rate=sample_rate
             )
-            _mix(y, sound, offset)
+            drums.mix_at(y, sound, offset)
         start_beat += chord.beats
     if drum_pattern is not None:
         bars = max(1, round(total_beats / 4))
@@ -250,19 +250,7 @@ def progression(
         n = min(beat.size, y.size)
         y = y / (np.max(np.abs(y)) + 1e-12)
         y[:n] += 0.8 * beat[:n]
-    return _normalised(y, 0.9)
-
-
-def _mix(y: np.ndarray, sound: np.ndarray, offset: int) -> None:
-    """Add ``sound`` into ``y`` from sample ``offset``; what overruns the end is cut."""
-    stop = min(y.size, offset + sound.size)
-    if offset < stop:
-        y[offset:stop] += sound[: stop - offset]
-
-
-def _normalised(y: np.ndarray, peak: float) -> np.ndarray:
-    top = float(np.max(np.abs(y)))
-    return (y * (peak / top) if top > 0 else y).astype(np.float32)
+    return drums.normalised(y, 0.9)
 
 
 @dataclass(frozen=True)

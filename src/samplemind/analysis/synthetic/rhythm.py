@@ -87,7 +87,7 @@ def kick(
     phase = 2 * np.pi * np.cumsum(freq) / sample_rate
     body = np.sin(phase) * np.exp(-t / decay_s)
     attack = click * rng.standard_normal(t.size) * np.exp(-t / 0.003)
-    return _normalised(body + attack, 0.9)
+    return normalised(body + attack, 0.9)
 
 
 def bass_808(
@@ -102,7 +102,7 @@ def bass_808(
     freq = freq_hz * (1 + 0.5 * np.exp(-t / 0.02))
     phase = 2 * np.pi * np.cumsum(freq) / sample_rate
     body = np.tanh(1.5 * np.sin(phase)) * np.exp(-t / decay_s)
-    return _normalised(body, 0.9)
+    return normalised(body, 0.9)
 
 
 def snare(
@@ -120,7 +120,7 @@ def snare(
     tone = np.sin(2 * np.pi * tone_hz * t) * np.exp(-t / 0.05)
     noise = _band_noise(t.size, 900.0, 9000.0, rng=rng, sample_rate=sample_rate)
     noise = noise / (np.max(np.abs(noise)) + 1e-12) * np.exp(-t / decay_s)
-    return _normalised(tone + noise_level * noise, 0.8)
+    return normalised(tone + noise_level * noise, 0.8)
 
 
 def clap(
@@ -133,7 +133,7 @@ def clap(
     envelope = np.exp(-np.maximum(t - 0.02, 0.0) / decay_s) * (t >= 0.02)
     for start in (0.0, 0.01):
         envelope += ((t >= start) & (t < start + 0.01)) * np.exp(-(t - start) / 0.004)
-    return _normalised(noise * envelope, 0.8)
+    return normalised(noise * envelope, 0.8)
 
 
 def hat(
@@ -147,7 +147,7 @@ def hat(
     t = _time(0.8 if open_ else 0.15, sample_rate)
     rng = np.random.default_rng(seed)
     noise = _band_noise(t.size, 6500.0, 10500.0, rng=rng, sample_rate=sample_rate)
-    return _normalised(noise * np.exp(-t / decay_s), 0.6)
+    return normalised(noise * np.exp(-t / decay_s), 0.6)
 
 
 def crash(
@@ -157,7 +157,7 @@ def crash(
     t = _time(duration, sample_rate)
     rng = np.random.default_rng(seed)
     noise = _band_noise(t.size, 2500.0, 10500.0, rng=rng, sample_rate=sample_rate)
-    return _normalised(noise * np.exp(-t / 1.2) * (1 - np.exp(-t / 0.002)), 0.8)
+    return normalised(noise * np.exp(-t / 1.2) * (1 - np.exp(-t / 0.002)), 0.8)
 
 
 def tom(
@@ -179,7 +179,7 @@ def click(*, accent: bool = False, sample_rate: int = ANALYSIS_SAMPLE_RATE) -> n
     """A metronome click: a 30 ms sine blip at 1 kHz, 1.5 kHz when ``accent``."""
     t = _time(0.03, sample_rate)
     freq = 1500.0 if accent else 1000.0
-    return _normalised(np.sin(2 * np.pi * freq * t) * np.exp(-t / 0.006), 0.8)
+    return normalised(np.sin(2 * np.pi * freq * t) * np.exp(-t / 0.006), 0.8)
 
 
 def click_loop(
@@ -241,7 +241,7 @@ def drum_loop(
     events = _pattern_events(PATTERNS[pattern], bars, hats, fill, ghost_notes, rng)
     for voice, step, velocity in events:
         _add_at(y, velocity * kit[voice], step * step_s, sample_rate)
-    return _normalised(y, 0.9)
+    return normalised(y, 0.9)
 
 
 def _random_kit(rng: np.random.Generator, sample_rate: int) -> dict[str, np.ndarray]:
@@ -312,14 +312,19 @@ def _check_loop_args(bpm: float, bars: int) -> None:
         raise ValueError(f"bars must be >= 1, got {bars}")
 
 
+def mix_at(y: np.ndarray, sound: np.ndarray, offset: int) -> None:
+    """Add ``sound`` into ``y`` from sample ``offset``; what overruns the end is cut."""
+    stop = min(y.size, offset + sound.size)
+    if offset < stop:
+        y[offset:stop] += sound[: stop - offset]
+
+
 def _add_at(y: np.ndarray, sound: np.ndarray, start_s: float, sample_rate: int) -> None:
-    """Mix ``sound`` into ``y`` starting at ``start_s``; what overruns the end is cut."""
-    start = round(start_s * sample_rate)
-    stop = min(y.size, start + sound.size)
-    if start < stop:
-        y[start:stop] += sound[: stop - start]
+    """Mix ``sound`` into ``y`` starting at ``start_s`` seconds."""
+    mix_at(y, sound, round(start_s * sample_rate))
 
 
-def _normalised(y: np.ndarray, peak: float) -> np.ndarray:
+def normalised(y: np.ndarray, peak: float) -> np.ndarray:
+    """``y`` scaled so its largest magnitude is ``peak``, float32 (silence is left as is)."""
     top = float(np.max(np.abs(y)))
     return (y * (peak / top) if top > 0 else y).astype(np.float32)
