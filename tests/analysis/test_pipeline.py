@@ -349,7 +349,7 @@ def test_blas_runs_single_threaded_during_a_batch() -> None:
         }
 
     before = blas_threads()
-    restore = batch._limit_blas_threads()
+    restore = batch.limit_blas_threads()
     try:
         assert blas_threads() <= {1}
     finally:

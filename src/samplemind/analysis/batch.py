@@ -26,6 +26,8 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TypeGuard
 
+from threadpoolctl import threadpool_limits
+
 from .errors import AnalysisErrorCode
 from .pipeline import DEFAULT_MAX_DURATION, analyze_file
 from .record import AnalysisRecord
@@ -137,7 +139,7 @@ def analyze_many(
 def _analyze_in_process(
     paths: Iterable[str | os.PathLike[str]], *, task: Task
 ) -> Iterator[AnalysisRecord]:
-    restore = _limit_blas_threads()
+    restore = limit_blas_threads()
     try:
         for path in paths:
             yield task(path)
@@ -145,19 +147,14 @@ def _analyze_in_process(
         restore()
 
 
-def _limit_blas_threads() -> Callable[[], None]:
+def limit_blas_threads() -> Callable[[], None]:
     """Run BLAS single-threaded; returns the function that restores the old limits.
 
     The engine's matrix products are small: OpenBLAS's helper threads only
     spin, and measured on the 2-core machine they halve the throughput of a
-    single process and cut a 2-process pool's to a third. ``threadpoolctl``
-    (BSD) does the limiting where it is installed; without it this is a no-op
-    and ``OPENBLAS_NUM_THREADS=1`` in the environment does the same.
+    single process and cut a 2-process pool's to a third. Call it once in
+    every process that analyses; the processes are the parallelism.
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return lambda: None
     limits = threadpool_limits(limits=1, user_api="blas")
 
     def restore() -> None:
@@ -269,7 +266,7 @@ def _init_worker() -> None:
     # Ctrl-C goes to the whole process group: let the parent handle it and
     # shut the pool down, instead of every worker printing a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _limit_blas_threads()  # one BLAS thread per worker: the pool is the parallelism
+    limit_blas_threads()  # one BLAS thread per worker: the pool is the parallelism
 
 
 def _error_record(path: str | os.PathLike[str], message: str) -> AnalysisRecord:

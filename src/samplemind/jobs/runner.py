@@ -10,6 +10,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from samplemind.analysis.batch import limit_blas_threads
 from samplemind.core.config import Settings, get_settings
 from samplemind.core.db import create_engine, create_sessionmaker
 from samplemind.jobs.tasks import (
@@ -41,6 +42,7 @@ def _worker(
             if settings_payload is not None
             else get_settings()
         )
+        limit_blas_threads()
         _loop = asyncio.new_event_loop()
         _context = WorkerContext.create(settings)
     return _loop, _context
