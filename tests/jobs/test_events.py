@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 import websockets
@@ -119,3 +120,43 @@ async def test_events_through_redis(database_url: str, tmp_path: Path) -> None:
             await alice.upload_ok(corpus_file("sd"))
             assert (await _next_event(ws))["type"] == "upload.received"
             assert (await _next_event(ws))["type"] == "job.queued"
+
+
+async def _listener_pids(database_url: str) -> set[int]:
+    dsn = database_url.replace("postgresql+asyncpg://", "postgresql://")
+    connection = await asyncpg.connect(dsn)
+    try:
+        rows = await connection.fetch(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE query LIKE 'LISTEN %' AND pid <> pg_backend_pid()"
+        )
+        return {row["pid"] for row in rows}
+    finally:
+        await connection.close()
+
+
+async def test_events_resume_after_the_listen_connection_is_lost(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = library_settings(database_url, tmp_path)
+    async with (
+        live_server(create_app(settings)) as base,
+        httpx.AsyncClient(base_url=base) as client,
+    ):
+        alice = await new_account(client, "alice@example.com")
+        async with websockets.connect(_ws_url(base, alice.token)) as ws:
+            assert (await _next_event(ws))["type"] == "ready"
+            [lost] = await _listener_pids(database_url)
+            dsn = database_url.replace("postgresql+asyncpg://", "postgresql://")
+            admin = await asyncpg.connect(dsn)
+            await admin.execute("SELECT pg_terminate_backend($1)", lost)
+            await admin.close()
+            for _ in range(100):  # the hub listens again on a new connection
+                now = await _listener_pids(database_url)
+                if now and lost not in now:
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("the event connection was not re-opened")
+            await alice.upload_ok(corpus_file("cb"))
+            assert (await _next_event(ws))["type"] == "upload.received"

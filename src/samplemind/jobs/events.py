@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 PG_CHANNEL = "samplemind_events"
 SUBSCRIBER_QUEUE_SIZE = 1000
+RECONNECT_SECONDS = 1.0
 
 
 def make_event(event_type: str, **fields: Any) -> dict[str, Any]:
@@ -125,25 +126,61 @@ class RedisEventHub:
 
 
 class PostgresEventHub:
-    """One LISTEN connection per API process, fanned out to its WebSocket clients."""
+    """One LISTEN connection per API process, fanned out to its WebSocket clients.
+
+    A lost connection (a database restart) is re-opened every ``RECONNECT_SECONDS``;
+    events sent while it was down are not replayed, so clients refetch on reconnect.
+    """
 
     def __init__(self, database_url: str) -> None:
         self._dsn = database_url.replace("postgresql+asyncpg://", "postgresql://")
         self._connection: asyncpg.Connection | None = None
+        self._reconnecting: asyncio.Task[None] | None = None
+        self._stopping = False
         self._queues: dict[uuid.UUID, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
 
     async def start(self) -> None:
-        try:
-            self._connection = await asyncpg.connect(self._dsn)
-            await self._connection.add_listener(PG_CHANNEL, self._on_notify)
-        except (OSError, asyncpg.PostgresError):  # /health reports the database
-            logger.exception("cannot listen for events; WebSocket clients get none")
+        self._stopping = False
+        if not await self._listen():  # /health reports the database meanwhile
+            self._reconnect_later()
 
     async def stop(self) -> None:
+        self._stopping = True
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconnecting
         if self._connection is not None:
             with contextlib.suppress(Exception):
                 await self._connection.close()
             self._connection = None
+
+    async def _listen(self) -> bool:
+        try:
+            connection = await asyncpg.connect(self._dsn)
+            await connection.add_listener(PG_CHANNEL, self._on_notify)
+        except (OSError, asyncpg.PostgresError):
+            logger.warning("cannot listen for events; retrying", exc_info=True)
+            return False
+        connection.add_termination_listener(self._on_connection_lost)
+        self._connection = connection
+        return True
+
+    def _on_connection_lost(self, _connection: object) -> None:
+        self._connection = None
+        if not self._stopping:
+            logger.warning("lost the event connection; reconnecting")
+            self._reconnect_later()
+
+    def _reconnect_later(self) -> None:
+        if self._reconnecting is None or self._reconnecting.done():
+            self._reconnecting = asyncio.get_running_loop().create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(RECONNECT_SECONDS)
+            if await self._listen():
+                return
 
     def _on_notify(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
         try:
