@@ -11,6 +11,7 @@ import asyncpg
 import httpx
 import pytest
 import websockets
+from redis.asyncio import Redis
 from websockets.exceptions import ConnectionClosed
 
 from samplemind.app import create_app
@@ -158,5 +159,35 @@ async def test_events_resume_after_the_listen_connection_is_lost(
                 await asyncio.sleep(0.1)
             else:
                 raise AssertionError("the event connection was not re-opened")
+            assert (await _next_event(ws))["type"] == "events.resumed"
             await alice.upload_ok(corpus_file("cb"))
             assert (await _next_event(ws))["type"] == "upload.received"
+
+
+async def _pattern_subscribers(redis: Redis) -> set[str]:
+    return {client["id"] for client in await redis.client_list() if client.get("psub") != "0"}
+
+
+async def test_redis_events_resume_after_the_subscription_is_lost(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = library_settings(database_url, tmp_path, redis_url=REDIS_URL)
+    admin = Redis.from_url(REDIS_URL)
+    others = await _pattern_subscribers(admin)
+    try:
+        async with (
+            live_server(create_app(settings)) as base,
+            httpx.AsyncClient(base_url=base) as client,
+        ):
+            alice = await new_account(client, "alice@example.com")
+            async with websockets.connect(_ws_url(base, alice.token)) as ws:
+                assert (await _next_event(ws))["type"] == "ready"
+                [lost] = await _pattern_subscribers(admin) - others
+                await admin.client_kill_filter(_id=lost)
+                assert (await _next_event(ws))["type"] == "events.resumed"
+                [resubscribed] = await _pattern_subscribers(admin) - others
+                assert resubscribed != lost
+                await alice.upload_ok(corpus_file("cb"))
+                assert (await _next_event(ws))["type"] == "upload.received"
+    finally:
+        await admin.aclose()

@@ -83,7 +83,11 @@ async def _answer_client(websocket: WebSocket) -> None:
 @router.websocket("/ws")
 async def events(websocket: WebSocket) -> None:
     """Your events as they happen. Authenticate with `?token=<access token>` or a first
-    message `{"type": "auth", "token": "…"}`; a bad token closes with code 4401."""
+    message `{"type": "auth", "token": "…"}`; a bad token closes with code 4401.
+
+    After the server's event feed was interrupted (Redis or the database dropped its
+    connection) an `events.resumed` event says some events may have been missed:
+    refetch what you show."""
     await websocket.accept()
     user_id = await _authenticate(websocket)
     if user_id is None:

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import asyncpg
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,6 +28,8 @@ logger = logging.getLogger(__name__)
 PG_CHANNEL = "samplemind_events"
 SUBSCRIBER_QUEUE_SIZE = 1000
 RECONNECT_SECONDS = 1.0
+SUBSCRIBE_TIMEOUT_SECONDS = 5.0
+RESUMED_EVENT = "events.resumed"
 
 
 def make_event(event_type: str, **fields: Any) -> dict[str, Any]:
@@ -60,8 +63,12 @@ class RedisEventPublisher:
         self._redis = redis
         self._prefix = prefix
 
+    @property
+    def channel_prefix(self) -> str:
+        return f"{self._prefix}:events:"
+
     def channel(self, owner_id: uuid.UUID) -> str:
-        return f"{self._prefix}:events:{owner_id}"
+        return f"{self.channel_prefix}{owner_id}"
 
     async def before_commit(self, db: AsyncSession, events: list[OwnedEvent]) -> None:
         return None
@@ -95,49 +102,113 @@ class EventHub(Protocol):
     async def stop(self) -> None: ...
 
 
-class RedisEventHub:
-    def __init__(self, redis: Redis, *, prefix: str) -> None:
-        self._redis = redis
-        self._publisher = RedisEventPublisher(redis, prefix=prefix)
+class _LocalFanOut:
+    """The WebSocket clients of one API process, each with its own queue, by owner."""
 
-    async def start(self) -> None:
-        return None
+    def __init__(self) -> None:
+        self._queues: dict[uuid.UUID, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
 
-    async def stop(self) -> None:
-        return None
+    def _deliver(self, owner_id: uuid.UUID, event: dict[str, Any]) -> None:
+        for queue in self._queues.get(owner_id, ()):
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(event)
+
+    def _announce_resumed(self) -> None:
+        """Tell every client that events may have been missed while the feed was down."""
+        for owner_id in list(self._queues):
+            self._deliver(owner_id, make_event(RESUMED_EVENT))
 
     @contextlib.asynccontextmanager
     async def subscription(
         self, owner_id: uuid.UUID
     ) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
-        pubsub = self._redis.pubsub()
-        await pubsub.subscribe(self._publisher.channel(owner_id))
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(SUBSCRIBER_QUEUE_SIZE)
+        self._queues[owner_id].add(queue)
         try:
-            yield self._messages(pubsub)
+            yield self._drain(queue)
         finally:
-            await pubsub.unsubscribe()
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            self._queues[owner_id].discard(queue)
+            if not self._queues[owner_id]:
+                del self._queues[owner_id]
 
     @staticmethod
-    async def _messages(pubsub: Any) -> AsyncIterator[dict[str, Any]]:
-        async for message in pubsub.listen():
-            if message.get("type") == "message":
-                yield json.loads(message["data"])
+    async def _drain(queue: asyncio.Queue[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+        while True:
+            yield await queue.get()
 
 
-class PostgresEventHub:
+class RedisEventHub(_LocalFanOut):
+    """One pattern subscription per API process, fanned out to its WebSocket clients.
+
+    A lost Redis connection is re-opened every ``RECONNECT_SECONDS``; once it is back,
+    every client gets an ``events.resumed`` event, since events sent meanwhile are lost.
+    """
+
+    def __init__(self, redis: Redis, *, prefix: str) -> None:
+        super().__init__()
+        self._redis = redis
+        self._channel_prefix = RedisEventPublisher(redis, prefix=prefix).channel_prefix
+        self._reader: asyncio.Task[None] | None = None
+        self._subscribed = asyncio.Event()
+
+    async def start(self) -> None:
+        self._reader = asyncio.get_running_loop().create_task(self._read_forever())
+        with contextlib.suppress(TimeoutError):  # /health reports Redis meanwhile
+            await asyncio.wait_for(self._subscribed.wait(), SUBSCRIBE_TIMEOUT_SECONDS)
+
+    async def stop(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+            self._reader = None
+
+    async def _read_forever(self) -> None:
+        connected_before = False
+        while True:
+            try:
+                await self._read(announce_resumed=connected_before)
+            except (RedisError, OSError):
+                logger.warning("lost the Redis event subscription; reconnecting", exc_info=True)
+            connected_before = connected_before or self._subscribed.is_set()
+            self._subscribed.clear()
+            await asyncio.sleep(RECONNECT_SECONDS)
+
+    async def _read(self, *, announce_resumed: bool) -> None:
+        async with self._redis.pubsub() as pubsub:
+            await pubsub.psubscribe(self._channel_prefix + "*")
+            async for message in pubsub.listen():
+                if message["type"] == "psubscribe":
+                    self._subscribed.set()
+                    if announce_resumed:
+                        self._announce_resumed()
+                elif message["type"] == "pmessage":
+                    self._on_message(message["channel"], message["data"])
+
+    def _on_message(self, channel: bytes, data: bytes) -> None:
+        try:
+            owner_id = uuid.UUID(channel.decode().removeprefix(self._channel_prefix))
+            event = json.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            logger.warning("ignoring malformed event on %r", channel)
+            return
+        self._deliver(owner_id, event)
+
+
+class PostgresEventHub(_LocalFanOut):
     """One LISTEN connection per API process, fanned out to its WebSocket clients.
 
     A lost connection (a database restart) is re-opened every ``RECONNECT_SECONDS``;
-    events sent while it was down are not replayed, so clients refetch on reconnect.
+    once it is back, every client gets an ``events.resumed`` event, since events sent
+    meanwhile are lost.
     """
 
     def __init__(self, database_url: str) -> None:
+        super().__init__()
         self._dsn = database_url.replace("postgresql+asyncpg://", "postgresql://")
         self._connection: asyncpg.Connection | None = None
         self._reconnecting: asyncio.Task[None] | None = None
         self._stopping = False
-        self._queues: dict[uuid.UUID, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
 
     async def start(self) -> None:
         self._stopping = False
@@ -180,6 +251,7 @@ class PostgresEventHub:
         while not self._stopping:
             await asyncio.sleep(RECONNECT_SECONDS)
             if await self._listen():
+                self._announce_resumed()
                 return
 
     def _on_notify(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
@@ -189,24 +261,4 @@ class PostgresEventHub:
         except (ValueError, KeyError, TypeError):
             logger.warning("ignoring malformed event payload")
             return
-        for queue in self._queues.get(owner_id, ()):
-            with contextlib.suppress(asyncio.QueueFull):
-                queue.put_nowait(message["event"])
-
-    @contextlib.asynccontextmanager
-    async def subscription(
-        self, owner_id: uuid.UUID
-    ) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(SUBSCRIBER_QUEUE_SIZE)
-        self._queues[owner_id].add(queue)
-        try:
-            yield self._drain(queue)
-        finally:
-            self._queues[owner_id].discard(queue)
-            if not self._queues[owner_id]:
-                del self._queues[owner_id]
-
-    @staticmethod
-    async def _drain(queue: asyncio.Queue[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
-        while True:
-            yield await queue.get()
+        self._deliver(owner_id, message["event"])
