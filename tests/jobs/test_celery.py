@@ -11,11 +11,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import numpy as np
 import pytest
 
 from samplemind.app import create_app
 from samplemind.core.config import Settings
+from samplemind.jobs.celery_app import create_celery, queued_messages, sweep_once
 from tests.conftest import REDIS_URL, running_client
 from tests.samples.conftest import Account, corpus_file, library_settings, new_account, wav_bytes
 
@@ -112,3 +114,36 @@ async def test_a_job_survives_its_worker_being_killed(
         job = await alice.wait_for_job(job_id)
     assert job["status"] == "done", job
     assert job["attempts"] == 2
+
+
+async def _age_jobs(database_url: str, *, hours: int) -> None:
+    dsn = database_url.replace("postgresql+asyncpg://", "postgresql://")
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute(
+            "UPDATE jobs SET updated_at = updated_at - make_interval(hours => $1)", hours
+        )
+    finally:
+        await connection.close()
+
+
+async def test_sweeper_resends_queued_jobs_only_once_the_broker_lost_them(
+    celery_settings: Settings,
+) -> None:
+    app = create_celery(celery_settings)
+    queue = celery_settings.celery_queue
+    async with running_client(create_app(celery_settings)) as client:  # no worker runs
+        alice = await new_account(client, "alice@example.com")
+        items = await alice.upload_ok(corpus_file("bd"), corpus_file("sd"))
+    job_ids = {item["job"]["id"] for item in items}
+    assert celery_settings.database_url is not None
+    await _age_jobs(celery_settings.database_url, hours=1)
+    assert await asyncio.to_thread(queued_messages, app, queue=queue) == 2
+
+    assert await asyncio.to_thread(sweep_once, app, celery_settings) == []  # still queued
+
+    await asyncio.to_thread(app.control.purge)  # the broker loses its messages
+    assert await asyncio.to_thread(queued_messages, app, queue=queue) == 0
+    assert set(await asyncio.to_thread(sweep_once, app, celery_settings)) == job_ids
+    assert await asyncio.to_thread(queued_messages, app, queue=queue) == 2
+    assert await asyncio.to_thread(sweep_once, app, celery_settings) == []  # just re-sent

@@ -2,7 +2,7 @@
 
 Acks late and rejects on worker loss, so a job whose worker dies is delivered again;
 the task is idempotent (see ``samplemind.jobs.tasks``). A sweeper thread in each worker
-re-sends jobs whose lease expired, in case a message was lost with its worker.
+re-sends jobs whose lease expired, and queued jobs whose message the broker lost.
 """
 
 from __future__ import annotations
@@ -54,13 +54,31 @@ def send_jobs(app: Celery, job_ids: list[str], *, queue: str) -> None:
         app.send_task(TASK_NAME, args=[job_id], queue=queue)
 
 
+def queued_messages(app: Celery, *, queue: str) -> int:
+    """How many messages wait in the broker queue (not counting those being worked on)."""
+    with app.connection_for_write() as connection:
+        declared = connection.default_channel.queue_declare(queue=queue)
+        return int(declared.message_count)
+
+
+def sweep_once(app: Celery, settings: Settings) -> list[str]:
+    """Re-send the jobs whose worker died and, once the broker queue has drained, the
+    queued jobs it no longer holds (a message lost with the broker).
+
+    While the queue still holds messages, a queued job is most likely one of them:
+    re-sending it would only flood a long backlog with duplicates.
+    """
+    stale = timedelta(seconds=settings.job_lease_seconds)
+    drained = queued_messages(app, queue=settings.celery_queue) == 0
+    job_ids = runner.recover_jobs(settings, stale_queued_after=stale if drained else None)
+    send_jobs(app, job_ids, queue=settings.celery_queue)
+    return job_ids
+
+
 def _sweep_forever(app: Celery, settings: Settings, stop: threading.Event) -> None:
     while not stop.wait(settings.job_sweep_seconds):
         try:
-            job_ids = runner.recover_jobs(
-                settings, stale_queued_after=timedelta(seconds=settings.job_lease_seconds)
-            )
-            send_jobs(app, job_ids, queue=settings.celery_queue)
+            job_ids = sweep_once(app, settings)
             if job_ids:
                 logger.info("re-sent %d interrupted jobs", len(job_ids))
         except Exception:

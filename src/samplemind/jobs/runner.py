@@ -61,7 +61,7 @@ def give_up(job_id: str, message: str, settings_payload: dict[str, Any] | None =
     )
 
 
-def recover_jobs(settings: Settings, *, stale_queued_after: timedelta) -> list[str]:
+def recover_jobs(settings: Settings, *, stale_queued_after: timedelta | None) -> list[str]:
     """Ids of interrupted jobs, marked as re-sent; runs on its own short-lived loop."""
 
     async def sweep() -> list[str]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import ColumnElement, or_, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from samplemind.analysis.pipeline import analyze_bytes
@@ -168,23 +168,20 @@ async def mark_failed(ctx: WorkerContext, job_id: uuid.UUID, *, code: str, messa
             await _fail(db, ctx, job, sample, code=code, message=message)
 
 
-async def resend_interrupted(db: AsyncSession, *, stale_queued_after: timedelta) -> list[uuid.UUID]:
-    """Jobs whose worker died (expired lease) or whose message may be lost.
+async def resend_interrupted(
+    db: AsyncSession, *, stale_queued_after: timedelta | None
+) -> list[uuid.UUID]:
+    """Jobs whose worker died (expired lease) or, unless ``stale_queued_after`` is
+    ``None``, queued jobs whose message may be lost.
 
     Their ``updated_at`` is touched so the next sweep leaves them alone for a while.
     """
     now = datetime.now(UTC)
-    rows = await db.scalars(
-        update(Job)
-        .where(
-            or_(
-                (Job.status == "running") & (Job.lease_expires_at < now),
-                (Job.status == "queued") & (Job.updated_at < now - stale_queued_after),
-            )
-        )
-        .values(updated_at=now)
-        .returning(Job.id)
-    )
+    interrupted: ColumnElement[bool] = (Job.status == "running") & (Job.lease_expires_at < now)
+    if stale_queued_after is not None:
+        lost = (Job.status == "queued") & (Job.updated_at < now - stale_queued_after)
+        interrupted = or_(interrupted, lost)
+    rows = await db.scalars(update(Job).where(interrupted).values(updated_at=now).returning(Job.id))
     return list(rows)
 
 
