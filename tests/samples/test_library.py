@@ -133,6 +133,25 @@ async def test_waveform_has_the_requested_points(alice: Account) -> None:
     )
 
 
+async def test_waveform_is_cacheable_by_etag(alice: Account) -> None:
+    [sample] = await alice.ingest(corpus_file("oh"))
+    url = f"/api/v1/audio/{sample['id']}/waveform"
+    first = await alice.get(url, params={"points": 100})
+    etag = first.headers["etag"]
+    assert first.status_code == 200 and "max-age" in first.headers["cache-control"]
+    again = await alice.client.get(
+        url, params={"points": 100}, headers={**alice.headers, "If-None-Match": etag}
+    )
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+    other = await alice.client.get(
+        url, params={"points": 50}, headers={**alice.headers, "If-None-Match": etag}
+    )
+    assert other.status_code == 200 and other.headers["etag"] != etag
+    assert len(other.json()["peaks"]) == 50
+    repeated = await alice.get(url, params={"points": 100})
+    assert repeated.json() == first.json()
+
+
 async def test_delete_removes_the_sample(alice: Account) -> None:
     [sample] = await alice.ingest(corpus_file("rim"))
     url = f"/api/v1/audio/{sample['id']}"

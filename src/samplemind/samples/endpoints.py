@@ -305,10 +305,17 @@ async def stream_file(request: Request, sample: OwnedSample, storage: StorageDep
 )
 async def waveform(
     request: Request,
+    response: Response,
     sample: OwnedSample,
     storage: StorageDep,
     points: Annotated[int, Query(ge=16, le=10_000)] = 1000,
-) -> Waveform:
-    """Min/max peaks per point, for drawing."""
+) -> Waveform | Response:
+    """Min/max peaks per point, for drawing. Cacheable: it answers `If-None-Match`
+    with 304, since the peaks of stored content never change."""
+    etag = files.waveform_etag(sample, points=points)
+    cache_headers = {"ETag": etag, "Cache-Control": "private, max-age=86400"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=cache_headers)
+    response.headers.update(cache_headers)
     async with request.app.state.decode_slots:
         return await asyncio.to_thread(files.waveform, sample, storage, points=points)

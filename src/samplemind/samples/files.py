@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
 
 import numpy as np
 from fastapi import Request, Response
@@ -24,6 +27,7 @@ MEDIA_TYPES = {
     "MP3": "audio/mpeg",
 }
 WAVEFORM_MAX_SECONDS = 24 * 3600.0
+WAVEFORM_CACHE_ENTRIES = 256  # at most 80 kB each (10,000 points)
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -79,10 +83,64 @@ def _inline_disposition(filename: str) -> str:
     return f'inline; filename="{ascii_name}"'
 
 
+@dataclass(frozen=True)
+class _Peaks:
+    peaks: np.ndarray  # (points, 2) float32: [min, max] of the downmix per span
+    duration: float
+    sample_rate: int
+    channels: int
+
+
+class _LeastRecentlyUsed:
+    """A small thread-safe cache of peaks by (content, points): they never change."""
+
+    def __init__(self, entries: int) -> None:
+        self._entries = entries
+        self._items: OrderedDict[tuple[str, int], _Peaks] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, int]) -> _Peaks | None:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+            return self._items.get(key)
+
+    def put(self, key: tuple[str, int], value: _Peaks) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._entries:
+                self._items.popitem(last=False)
+
+
+_peaks_cache = _LeastRecentlyUsed(WAVEFORM_CACHE_ENTRIES)
+
+
+def waveform_etag(sample: Sample, *, points: int) -> str:
+    """Peaks depend only on the stored content and the point count."""
+    return f'"{sample.content_sha256}-{points}"'
+
+
 def waveform(sample: Sample, storage: Storage, *, points: int) -> Waveform:
     """[min, max] of the downmix over ``points`` equal spans of the file."""
+    key = (sample.content_sha256, points)
+    computed = _peaks_cache.get(key)
+    if computed is None:
+        computed = _peaks(storage, sample.content_sha256, points)
+        _peaks_cache.put(key, computed)
+    return Waveform(
+        sample_id=sample.id,
+        points=points,
+        duration=computed.duration,
+        sample_rate=computed.sample_rate,
+        channels=computed.channels,
+        peaks=computed.peaks.tolist(),
+    )
+
+
+def _peaks(storage: Storage, sha256: str, points: int) -> _Peaks:
     try:
-        with storage.open(sample.content_sha256) as handle:
+        with storage.open(sha256) as handle:
             decoded = decode_audio(handle, max_duration=WAVEFORM_MAX_SECONDS)
     except AnalysisError as exc:
         raise ValidationFailed(exc.message, code=exc.code.value) from exc
@@ -93,11 +151,6 @@ def waveform(sample: Sample, storage: Storage, *, points: int) -> Waveform:
     if mono.size:
         peaks[:, 0] = np.minimum.reduceat(mono, starts)
         peaks[:, 1] = np.maximum.reduceat(mono, starts)
-    return Waveform(
-        sample_id=sample.id,
-        points=points,
-        duration=decoded.duration,
-        sample_rate=decoded.sample_rate,
-        channels=decoded.channels,
-        peaks=np.round(peaks, 4).tolist(),
-    )
+    peaks = np.round(peaks, 4)
+    peaks.flags.writeable = False
+    return _Peaks(peaks, decoded.duration, decoded.sample_rate, decoded.channels)
