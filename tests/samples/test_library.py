@@ -152,6 +152,23 @@ async def test_waveform_is_cacheable_by_etag(alice: Account) -> None:
     assert repeated.json() == first.json()
 
 
+async def test_input_postgresql_cannot_take_is_422_not_500(alice: Account) -> None:
+    [sample] = await alice.ingest(corpus_file("sh"))
+    assert (await alice.get("/api/v1/search", params={"query": "sh\x00"})).status_code == 200
+    for path, params in (
+        ("/api/v1/search", {"tags": "a\x00b"}),
+        ("/api/v1/audio", {"folder": "x\x00"}),
+    ):
+        assert_error(await alice.get(path, params=params), 422, "invalid_text")
+    huge_page = {"page": 10**17, "page_size": 123}
+    for path in ("/api/v1/audio", "/api/v1/search"):
+        assert_error(await alice.get(path, params=huge_page), 422, "validation_error")
+    url = f"/api/v1/audio/{sample['id']}"
+    patched = await alice.client.patch(url, headers=alice.headers, json={"name": "bad\u0000"})
+    assert_error(patched, 422, "invalid_text")
+    assert (await alice.get(url)).json()["name"] == sample["name"]
+
+
 async def test_delete_removes_the_sample(alice: Account) -> None:
     [sample] = await alice.ingest(corpus_file("rim"))
     url = f"/api/v1/audio/{sample['id']}"

@@ -169,6 +169,36 @@ async def test_a_bad_file_in_a_batch_does_not_stop_the_others(
     assert len(_stored_files(library)) == 1
 
 
+async def test_the_same_bad_file_twice_in_a_batch_is_refused_twice(
+    alice: Account, library: Settings
+) -> None:
+    png = b"\x89PNG\r\n\x1a\n" + bytes(2000)
+    response = await alice.upload(("a.png", png), ("b.png", png))
+    assert_error(response, 415, "unsupported_format")
+    details = response.json()["error"]["details"]
+    assert [detail["filename"] for detail in details] == ["a.png", "b.png"]
+    assert await _row_counts(library) == (0, 0)
+    assert _stored_files(library) == []
+
+
+async def test_control_characters_are_dropped_from_names(alice: Account) -> None:
+    _, data = corpus_file("cb")
+    body = b"".join([
+        b'--xyz\r\nContent-Disposition: form-data; name="folder"\r\n\r\nPack\x00/Perc\r\n',
+        b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="Cow\x00bell\x07.flac"',
+        b"\r\nContent-Type: audio/flac\x00\r\n\r\n", data, b"\r\n--xyz--\r\n",
+    ])  # fmt: skip
+    response = await alice.client.post(
+        "/api/v1/audio/upload",
+        content=body,
+        headers={**alice.headers, "Content-Type": "multipart/form-data; boundary=xyz"},
+    )
+    assert response.status_code == 201, response.text
+    [item] = response.json()["items"]
+    assert item["sample"]["original_filename"] == "Cowbell.flac"
+    assert item["sample"]["folder_path"] == "Pack/Perc"
+
+
 async def test_file_over_the_size_limit_is_413_and_nothing_is_kept(
     database_url: str, tmp_path: Path
 ) -> None:

@@ -32,7 +32,7 @@ router = APIRouter(prefix="/auth", tags=["auth"])
     response_model=UserRead,
     status_code=status.HTTP_201_CREATED,
     dependencies=[RateLimitedByClient],
-    responses=error_responses(409, 422, 429),
+    responses=error_responses(400, 409, 422, 429),
 )
 async def register(body: RegisterRequest, db: DbSession, service: AuthServiceDep) -> UserRead:
     user = await service.register(db, body)
@@ -43,7 +43,7 @@ async def register(body: RegisterRequest, db: DbSession, service: AuthServiceDep
     "/login",
     response_model=TokenPair,
     dependencies=[RateLimitedByClient],
-    responses=error_responses(401, 422, 429),
+    responses=error_responses(400, 401, 422, 429),
 )
 async def login(
     body: LoginRequest, request: Request, db: DbSession, service: AuthServiceDep
@@ -58,7 +58,7 @@ async def login(
     "/refresh",
     response_model=TokenPair,
     dependencies=[RateLimitedByClient],
-    responses=error_responses(401, 422, 429),
+    responses=error_responses(400, 401, 422, 429),
 )
 async def refresh(body: RefreshRequest, db: DbSession, service: AuthServiceDep) -> TokenPair:
     return await service.refresh(db, body.refresh_token)

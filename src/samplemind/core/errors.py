@@ -10,9 +10,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
+
+# character_not_in_repertoire (a NUL byte in text), untranslatable_character
+INVALID_TEXT_SQLSTATES = frozenset({"22021", "22P05"})
 
 CODES_BY_STATUS = {
     400: "bad_request",
@@ -148,6 +152,25 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _sqlstate(exc: DBAPIError) -> str | None:
+    for error in (exc.orig, getattr(exc.orig, "__cause__", None)):
+        state = getattr(error, "sqlstate", None)
+        if isinstance(state, str):
+            return state
+    return None
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """Text PostgreSQL cannot store (a NUL character) is the client's error; the rest
+    are ours."""
+    assert isinstance(exc, DBAPIError)
+    if _sqlstate(exc) in INVALID_TEXT_SQLSTATES:
+        return error_response(
+            422, "invalid_text", "Text in the request contains a NUL or unencodable character"
+        )
+    return await _unhandled_error(request, exc)
+
+
 async def _unhandled_error(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal_error", "Internal server error")
@@ -157,4 +180,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unhandled_error)

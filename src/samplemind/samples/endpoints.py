@@ -150,30 +150,45 @@ async def upload(
 async def _screen(
     request: Request, db: AsyncSession, storage: Storage, files: list[ReceivedFile]
 ) -> tuple[list[ReceivedFile], list[tuple[UploadRejection, AppError]]]:
-    """Decode every file before any row is added; refused content is released at once."""
+    """Decode every file before any row is added; refused content is released at once.
+
+    Each content is decoded once: a batch may carry the same file twice.
+    """
     max_duration = request.app.state.settings.max_audio_duration_seconds
+    verdicts: dict[str, AppError | None] = {}
     accepted: list[ReceivedFile] = []
     rejections: list[tuple[UploadRejection, AppError]] = []
     for received in files:
-        try:
-            async with request.app.state.decode_slots:
-                await asyncio.to_thread(
-                    check_audio, storage, received.blob.sha256, max_duration=max_duration
-                )
-        except AppError as exc:
-            await release_content(db, storage, received.blob.sha256)
-            info = ErrorInfo(code=exc.code, message=exc.message)
-            rejections.append((UploadRejection(filename=received.filename, error=info), exc))
-        else:
+        sha256 = received.blob.sha256
+        if sha256 not in verdicts:
+            verdicts[sha256] = await _decode_error(request, storage, sha256, max_duration)
+            if verdicts[sha256] is not None:
+                await release_content(db, storage, sha256)
+        error = verdicts[sha256]
+        if error is None:
             accepted.append(received)
+        else:
+            info = ErrorInfo(code=error.code, message=error.message)
+            rejections.append((UploadRejection(filename=received.filename, error=info), error))
     return accepted, rejections
+
+
+async def _decode_error(
+    request: Request, storage: Storage, sha256: str, max_duration: float
+) -> AppError | None:
+    try:
+        async with request.app.state.decode_slots:
+            await asyncio.to_thread(check_audio, storage, sha256, max_duration=max_duration)
+    except AppError as exc:
+        return exc
+    return None
 
 
 @router.post(
     "/analyze",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobRead,
-    responses=error_responses(401, 404, 422),
+    responses=error_responses(400, 401, 404, 422),
 )
 async def analyze(
     body: AnalyzeRequest,
@@ -242,7 +257,9 @@ async def get_sample(sample: OwnedSample) -> SampleRead:
     return sample_read(sample)
 
 
-@router.patch("/{audio_id}", response_model=SampleRead, responses=error_responses(401, 404, 422))
+@router.patch(
+    "/{audio_id}", response_model=SampleRead, responses=error_responses(400, 401, 404, 422)
+)
 async def update_sample(
     body: SampleUpdate, sample: OwnedSample, db: DbSession, publisher: PublisherDep
 ) -> SampleRead:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -22,6 +23,7 @@ from samplemind.samples.storage import Storage
 
 MAX_NAME_LENGTH = 512
 MAX_FOLDER_LENGTH = 1024
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class InvalidAudio(AppError):
@@ -35,17 +37,19 @@ class NewUpload:
     duplicate: bool
 
 
+def printable(text: str) -> str:
+    """``text`` without control characters (PostgreSQL refuses NUL in text)."""
+    return _CONTROL_CHARACTERS.sub("", text)
+
+
 def split_upload_path(filename: str, folder_field: str) -> tuple[str, str]:
     """("Drums/Kicks/BD 01.wav", "Library") → ("Library/Drums/Kicks", "BD 01.wav").
 
     Browsers send folder uploads with relative paths as file names; ".." and absolute
-    parts are dropped.
+    parts and control characters are dropped.
     """
-    parts = [
-        part
-        for part in PurePosixPath(f"{folder_field}/{filename.replace(chr(92), '/')}").parts
-        if part not in ("", "/", ".", "..")
-    ]
+    path = printable(f"{folder_field}/{filename.replace(chr(92), '/')}")
+    parts = [part for part in PurePosixPath(path).parts if part not in ("", "/", ".", "..")]
     name = parts[-1] if parts else "untitled"
     return "/".join(parts[:-1])[:MAX_FOLDER_LENGTH], name[:MAX_NAME_LENGTH]
 
@@ -106,7 +110,7 @@ async def add_sample(
         original_filename=filename,
         folder_path=folder,
         name=PurePosixPath(filename).stem or filename,
-        content_type=(received.content_type or "")[:128] or None,
+        content_type=printable(received.content_type or "")[:128] or None,
         status="pending",
         tags=[],
         auto_tags=[],

@@ -15,6 +15,8 @@ from sqlalchemy.sql.elements import UnaryExpression
 from samplemind.samples.models import Sample
 from samplemind.search.camelot import normalize_key
 
+MAX_PAGE = 1_000_000  # keeps the row offset inside PostgreSQL's bigint
+
 SortKey = Literal[
     "created_at", "-created_at", "name", "-name", "bpm", "-bpm", "duration", "-duration",
     "loudness", "-loudness", "key", "-key",
@@ -124,7 +126,7 @@ def sample_filters(
 
 
 class PageParams(BaseModel):
-    page: int = Field(default=1, ge=1)
+    page: int = Field(default=1, ge=1, le=MAX_PAGE)
     page_size: int = Field(default=50, ge=1, le=200)
 
     @property
@@ -136,7 +138,7 @@ class PageParams(BaseModel):
 
 
 def page_params(
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> PageParams:
     return PageParams(page=page, page_size=page_size)
