@@ -18,6 +18,7 @@ from samplemind.app import create_app
 from samplemind.core.config import Settings
 from samplemind.core.embedded_postgres import EmbeddedPostgres
 from samplemind.core.migrate import migrate
+from tests.seaweed import SeaweedS3
 
 TEMPLATE_DATABASE = "samplemind_template"
 REDIS_URL = os.environ.get("SAMPLEMIND_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -31,6 +32,14 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostg
     server.start()
     server.create_database(TEMPLATE_DATABASE)
     migrate(server.url(TEMPLATE_DATABASE))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    server = SeaweedS3(tmp_path_factory.mktemp("s3"))
+    server.start()
     yield server
     server.stop()
 

@@ -28,16 +28,14 @@ from samplemind.jobs.events import (
 )
 from samplemind.jobs.queue import CeleryJobQueue, LocalJobQueue
 from samplemind.samples.endpoints import router as audio_router
-from samplemind.samples.storage import LocalStorage
+from samplemind.samples.storage import LocalStorage, create_storage
 from samplemind.search.endpoints import router as search_router
 
 DECODE_SLOTS = 2  # uploads decoded at once for validation, per API process
 
 
 def _start_library(app: FastAPI, settings: Settings, redis: Redis | None) -> None:
-    storage = LocalStorage(settings.data_dir / "audio")
-    storage.clear_stale_temp()
-    app.state.storage = storage
+    app.state.storage = create_storage(settings)
     app.state.query_storage = LocalStorage(settings.data_dir / "query-clips")
     app.state.decode_slots = asyncio.Semaphore(DECODE_SLOTS)
     if redis is not None:

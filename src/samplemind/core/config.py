@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     job_max_attempts: int = Field(default=3, gt=0)
     celery_queue: str = "samplemind-analysis"
     ws_heartbeat_seconds: float = Field(default=25.0, gt=0)
+    storage_url: str | None = None  # s3://bucket[/prefix]; unset: files under data_dir
+    s3_endpoint_url: str | None = None  # any S3-compatible store; unset: AWS
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None  # unset: boto3's chain (AWS_* variables, roles)
+    s3_secret_access_key: SecretStr | None = None
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -94,6 +99,16 @@ class Settings(BaseSettings):
         for prefix in ("postgresql://", "postgres://"):
             if value.startswith(prefix):
                 return "postgresql+asyncpg://" + value.removeprefix(prefix)
+        return value
+
+    @field_validator("storage_url")
+    @classmethod
+    def _s3_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        scheme, _, bucket = value.partition("://")
+        if scheme != "s3" or not bucket.strip("/"):
+            raise ValueError("SAMPLEMIND_STORAGE_URL must look like s3://bucket[/prefix]")
         return value
 
     @model_validator(mode="after")
@@ -113,6 +128,8 @@ class Settings(BaseSettings):
         """Everything a worker process needs to rebuild these settings."""
         payload = self.model_dump(mode="json")
         payload["secret_key"] = self.signing_key()
+        if self.s3_secret_access_key is not None:
+            payload["s3_secret_access_key"] = self.s3_secret_access_key.get_secret_value()
         return payload
 
     @property

@@ -49,6 +49,7 @@ async def health(request: Request) -> JSONResponse:
     checks = {"database": await _timed(_ping_database(request))}
     redis = request.app.state.redis
     checks["redis"] = await _timed(redis.ping()) if redis is not None else {"status": "disabled"}
+    checks["storage"] = await _timed(asyncio.to_thread(request.app.state.storage.ping))
     failed = sorted(name for name, check in checks.items() if check["status"] == "error")
     if failed:
         body = error_body(
@@ -67,6 +68,7 @@ async def status(request: Request) -> dict[str, Any]:
         "environment": settings.env,
         "database": "external" if settings.database_url else "embedded",
         "token_revocation": "redis" if request.app.state.redis is not None else "postgresql",
+        "storage": "s3" if settings.storage_url else "local",
         "endpoints": {
             "auth": [
                 "POST /api/v1/auth/register",

@@ -30,7 +30,7 @@ from samplemind.jobs.events import (
 )
 from samplemind.models import Job, Sample
 from samplemind.samples.service import sample_display_path, store_analysis
-from samplemind.samples.storage import LocalStorage, Storage
+from samplemind.samples.storage import Storage, create_storage
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class WorkerContext:
             settings=settings,
             engine=engine,
             sessionmaker=create_sessionmaker(engine),
-            storage=LocalStorage(settings.data_dir / "audio"),
+            storage=create_storage(settings),
             publisher=publisher,
         )
 

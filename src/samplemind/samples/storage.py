@@ -1,6 +1,7 @@
 """Audio content storage, addressed by SHA-256 so identical content is stored once.
 
-``LocalStorage`` keeps blobs under ``<data_dir>/audio/ab/cd/<sha256>``. Writers stream
+``LocalStorage`` keeps blobs under ``<data_dir>/audio/ab/cd/<sha256>``; ``S3Storage``
+(``samplemind.samples.s3``) keeps them in a bucket with the same keys. Writers stream
 into a temporary file while hashing and counting, so nothing is held whole in memory and
 an over-size upload is stopped at the limit.
 """
@@ -17,6 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
+
+from samplemind.core.config import Settings
 
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 READ_CHUNK_BYTES = 256 * 1024
@@ -58,6 +61,28 @@ class Storage(Protocol):
         ...
 
     def delete(self, sha256: str) -> None: ...
+
+    def ping(self) -> None:
+        """Raise unless the storage can be used now."""
+        ...
+
+
+def create_storage(settings: Settings) -> Storage:
+    """The audio storage the settings name: S3 with ``storage_url``, else the data dir."""
+    if settings.storage_url:
+        from samplemind.samples.s3 import S3Storage
+
+        secret = settings.s3_secret_access_key
+        return S3Storage.connect(
+            settings.storage_url,
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            access_key_id=settings.s3_access_key_id,
+            secret_access_key=secret.get_secret_value() if secret else None,
+        )
+    storage = LocalStorage(settings.data_dir / "audio")
+    storage.clear_stale_temp()
+    return storage
 
 
 class LocalBlobWriter:
@@ -132,6 +157,10 @@ class LocalStorage:
 
     def delete(self, sha256: str) -> None:
         self.path(sha256).unlink(missing_ok=True)
+
+    def ping(self) -> None:
+        if not os.access(self.temp_dir, os.W_OK):
+            raise PermissionError(f"cannot write to {self.temp_dir}")
 
     def clear_stale_temp(self, *, older_than_seconds: float = 3600) -> None:
         """Remove partial uploads left by a crash (not those still being written)."""
