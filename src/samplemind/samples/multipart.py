@@ -7,6 +7,7 @@ and stops at the per-file and per-request limits.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -146,8 +147,8 @@ async def receive_form(
             received += len(chunk)
             if received > max_request_bytes:
                 raise PayloadTooLarge(f"Request is larger than {max_request_bytes} bytes")
-            parser.write(chunk)
-        parser.finalize()
+            await asyncio.to_thread(parser.write, chunk)  # writers may fsync or upload
+        await asyncio.to_thread(parser.finalize)
         if collector.part.writer is not None:
             raise ValueError("the body ended inside a file part")
     except BlobTooLarge as exc:
