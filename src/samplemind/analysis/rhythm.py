@@ -59,7 +59,7 @@ LOOP_MIN_ONSETS = 3
 """A loop has at least this many strong onsets (see :func:`detect_kind`)."""
 _LOOP_ONSET_THRESHOLD = 0.1
 """Strong onsets rise at least this fraction of the strongest. Not more: the
-first hit of a loop over sustained chords rises from digital silence, 5-10
+first hit of a loop over sustained chords rises from digital silence, 4-7
 times higher than the later hits, which rise from the chords."""
 _LOOP_MIN_SPREAD = 0.5
 _LOOP_MIN_SUSTAIN_DB = -15.0
