@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import scipy.signal
 
+from samplemind.analysis import loudness
 from samplemind.analysis.loudness import (
     _TRUE_PEAK_PROTOTYPE,
     channel_weights,
@@ -123,6 +124,21 @@ def test_short_signals_are_measured_as_one_block(seconds: float) -> None:
 def test_loudness_of_a_long_signal_spanning_filter_chunks() -> None:
     samples = tones.sine(1000.0, duration=50.0, sample_rate=44100, level_dbfs=-18.0, channels=1)
     assert integrated_loudness(samples, sample_rate=44100) == pytest.approx(-18.0 - 3.01, abs=0.05)
+
+
+@pytest.mark.parametrize(("seconds", "tail"), [(0.1, 0.25), (1.0, 4.0), (0.3, 30.0)])
+def test_a_silent_tail_is_skipped_without_changing_the_loudness(
+    seconds: float, tail: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hit followed by digital silence: the filters' free response is not
+    computed once negligible, and the figure equals filtering every sample."""
+    tone = tones.sine(200.0, duration=seconds, sample_rate=48000, level_dbfs=-12.0, channels=2)
+    samples = np.concatenate([tone, np.zeros((2, round(tail * 48000)))], axis=1)
+    skipped = integrated_loudness(samples, sample_rate=48000)
+    monkeypatch.setattr(loudness, "_SILENT_TAIL_BLOCK", samples.shape[1] + 1)
+    filtered = integrated_loudness(samples, sample_rate=48000)
+    assert skipped is not None and filtered is not None
+    assert skipped == pytest.approx(filtered, abs=1e-9)
 
 
 def test_invalid_shapes_and_rates() -> None:

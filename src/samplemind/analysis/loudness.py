@@ -49,6 +49,8 @@ TRUE_PEAK_OVERSAMPLING = 4
 _LOUDNESS_OFFSET_DB = -0.691
 _SURROUND_WEIGHT = 1.41
 _CHUNK_SAMPLES = 1 << 20
+_SILENT_TAIL_BLOCK = 4096
+_NEGLIGIBLE_STATE = 1e-30
 
 # K-weighting analogue prototypes (libebur128 / BS.1770-4 48 kHz fit):
 # high-shelf pre-filter (corner, gain dB, Q) and RLB high-pass (corner, Q).
@@ -227,7 +229,7 @@ def _block_mean_squares(channels: np.ndarray, *, sample_rate: int) -> np.ndarray
     n = channels.shape[1]
     sos = k_weighting_sos(sample_rate)
     if n < block:
-        weighted = scipy.signal.sosfilt(sos, channels.astype(np.float64), axis=-1)
+        weighted, _ = _k_weighted(channels.astype(np.float64), sos)
         squared = np.square(weighted, out=weighted)
         return np.asarray(np.mean(squared, axis=-1, keepdims=True), dtype=np.float64)
     step_energy = _step_energies(channels, sos, step=step)
@@ -252,10 +254,56 @@ def _step_energies(channels: np.ndarray, sos: np.ndarray, *, step: int) -> np.nd
     for first in range(0, n_steps, chunk_steps):
         last = min(first + chunk_steps, n_steps)
         chunk = channels[:, first * step : last * step].astype(np.float64)
-        weighted, state = scipy.signal.sosfilt(sos, chunk, axis=-1, zi=state)
+        weighted, state = _k_weighted(chunk, sos, state=state)
         squared = np.square(weighted, out=weighted).reshape(channels.shape[0], last - first, step)
         energies[:, first:last] = squared.sum(axis=-1)
     return energies
+
+
+def _k_weighted(
+    channels: np.ndarray, sos: np.ndarray, *, state: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``scipy.signal.sosfilt(sos, channels, axis=-1, zi=state)``, minus the silent tail.
+
+    After the last non-zero sample the output is the filters' free response,
+    which decays by about 0.5 % a sample (the 38 Hz high-pass) into subnormal
+    numbers, where arithmetic is many times slower. Once every state value is
+    below ``_NEGLIGIBLE_STATE`` (an energy under 1e-60 of full scale, far
+    below the -70 LUFS gate) the rest of the output is set to zero instead
+    of filtered.
+
+    Args:
+        channels: float64, shape ``(channels, n)``.
+        sos: second-order sections, shape ``(n_sections, 6)``.
+        state: filter state, shape ``(n_sections, channels, 2)``; zeros if ``None``.
+
+    Returns:
+        The filtered float64 ``(channels, n)`` and the final state.
+    """
+    if state is None:
+        state = np.zeros((sos.shape[0], channels.shape[0], 2))
+    n = channels.shape[1]
+    end = n if n == 0 or channels[:, -1].any() else _sound_end(channels)
+    if n - end < _SILENT_TAIL_BLOCK:
+        return scipy.signal.sosfilt(sos, channels, axis=-1, zi=state)  # type: ignore[no-any-return]
+    weighted = np.zeros_like(channels)
+    if end > 0:  # sosfilt rejects an empty input
+        weighted[:, :end], state = scipy.signal.sosfilt(sos, channels[:, :end], axis=-1, zi=state)
+    while end < n and np.abs(state).max() >= _NEGLIGIBLE_STATE:
+        stop = min(end + _SILENT_TAIL_BLOCK, n)
+        weighted[:, end:stop], state = scipy.signal.sosfilt(
+            sos, channels[:, end:stop], axis=-1, zi=state
+        )
+        end = stop
+    if end < n:
+        state = np.zeros_like(state)
+    return weighted, state
+
+
+def _sound_end(channels: np.ndarray) -> int:
+    """One past the last frame where any channel is non-zero (0 for digital silence)."""
+    sounding = np.flatnonzero(channels.any(axis=0))
+    return int(sounding[-1]) + 1 if sounding.size else 0
 
 
 def sample_peak_dbfs(samples: np.ndarray) -> float | None:
