@@ -1,4 +1,4 @@
-"""``samplemind``: serve | migrate | analyze."""
+"""``samplemind``: serve | migrate | worker | analyze | train-classifier."""
 
 from __future__ import annotations
 
@@ -20,7 +20,10 @@ from samplemind.core.migrate import migrate as run_migrations
 class LazyGroup(click.Group):
     """Imports heavy subcommands (the analysis engine) only when they are run."""
 
-    lazy_commands: ClassVar[dict[str, str]] = {"analyze": "samplemind.analyze_command:analyze"}
+    lazy_commands: ClassVar[dict[str, str]] = {
+        "analyze": "samplemind.analyze_command:analyze",
+        "train-classifier": "samplemind.train_command:train_classifier",
+    }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *self.lazy_commands])

@@ -14,6 +14,8 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
+from samplemind.analysis.classify import TAXONOMY
+from samplemind.analysis.tags import TAGS
 from samplemind.analysis.synthetic import rhythm as synth_rhythm
 from samplemind.analyze_command import analyze
 
@@ -58,7 +60,8 @@ def assert_sane(record: dict[str, Any]) -> None:
     assert record["channels"] in (1, 2)
     assert record["kind"] in ("one_shot", "loop")
     assert record["peak_dbfs"] is not None and record["peak_dbfs"] <= 0.01
-    assert record["tags"] == [] and "embedding" not in record
+    assert set(record["tags"]) <= set(TAGS) and "embedding" not in record
+    assert record["category"] in TAXONOMY
     if record["kind"] == "one_shot":
         assert record["bpm"] is None
 

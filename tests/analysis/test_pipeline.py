@@ -107,7 +107,9 @@ def test_corpus_kick_is_a_keyless_one_shot() -> None:
     assert record.peak_dbfs is not None and record.peak_dbfs <= 0.01
     assert record.spectral_centroid_hz is not None and record.spectral_centroid_hz > 0
     assert record.attack_ms is not None
-    assert record.category is None and record.tags == []
+    assert record.category == "kick" and record.category_source is not None
+    assert record.category_top3 is not None and len(record.category_top3) == 3
+    assert "tonal" not in record.tags and "long" not in record.tags
     assert_json_clean(record)
 
 

@@ -45,6 +45,7 @@ __all__ = [
     "compute_embedding",
     "embedding_features",
     "mel_filterbank",
+    "shared_embedding_features",
 ]
 
 N_MELS = 64
@@ -96,7 +97,7 @@ def compute_embedding(signal: AnalysisSignal) -> np.ndarray:
     """
     if not isinstance(signal, AnalysisSignal):
         raise TypeError(f"expected an AnalysisSignal, got {type(signal).__name__}")
-    features = embedding_features(signal)
+    features = shared_embedding_features(signal)
     if features is None:
         return np.full(EMBEDDING_DIM, 1.0 / np.sqrt(EMBEDDING_DIM), dtype=np.float32)
     return standardise(features)
@@ -118,6 +119,21 @@ def _block_scales() -> np.ndarray:
     return np.concatenate(
         [np.full(size, BLOCK_WEIGHTS[name] / np.sqrt(size)) for name, size in BLOCK_SIZES.items()]
     )
+
+
+def shared_embedding_features(signal: AnalysisSignal) -> np.ndarray | None:
+    """:func:`embedding_features`, computed once per signal (cached as ``"embedding_features"``).
+
+    The embedding and the category classifier both read it; the cached array is
+    read-only.
+    """
+    if "embedding_features" not in signal._cache:
+        features = embedding_features(signal)
+        if features is not None:
+            features.flags.writeable = False
+        signal._cache["embedding_features"] = features
+    cached = signal._cache["embedding_features"]
+    return cached if isinstance(cached, np.ndarray) else None
 
 
 def embedding_features(signal: AnalysisSignal) -> np.ndarray | None:

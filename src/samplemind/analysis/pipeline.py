@@ -22,19 +22,22 @@ from typing import Any, cast, get_args
 
 import numpy as np
 
+from .classify import decide_category, load_category_model
 from .decode import decode_audio
 from .descriptors import compute_descriptors
 from .embedding import compute_embedding
 from .errors import AnalysisError, AnalysisErrorCode
+from .features import classifier_features
 from .hints import parse_hints
 from .loudness import integrated_loudness, rms_dbfs, sample_peak_dbfs, true_peak_dbfs
 from .pitch import estimate_pitch
 from .record import AnalysisRecord, ValueSource
 from .rhythm import detect_kind, estimate_tempo
 from .signal import AnalysisSignal, DecodedAudio, prepare
+from .tags import descriptive_tags
 from .tonality import estimate_key
 
-__all__ = ["DEFAULT_MAX_DURATION", "analyze_bytes", "analyze_file"]
+__all__ = ["DEFAULT_MAX_DURATION", "analyze_bytes", "analyze_bytes_with_features", "analyze_file"]
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +116,25 @@ def analyze_bytes(
         TypeError: ``data`` is not bytes-like.
         ValueError: ``max_duration`` is not a positive finite number.
     """
+    record, _ = analyze_bytes_with_features(
+        data, name=name, embedding=embedding, max_duration=max_duration
+    )
+    return record
+
+
+def analyze_bytes_with_features(
+    data: bytes,
+    *,
+    name: str,
+    embedding: bool = False,
+    max_duration: float = DEFAULT_MAX_DURATION,
+) -> tuple[AnalysisRecord, np.ndarray | None]:
+    """:func:`analyze_bytes`, and the category classifier's input vector.
+
+    The features (:func:`~samplemind.analysis.features.classifier_features`) are
+    ``None`` when the file could not be decoded or a step before them failed;
+    ``samplemind train-classifier`` trains on exactly what inference sees.
+    """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise TypeError(f"data must be bytes, got {type(data).__name__}")
     _check_max_duration(max_duration)
@@ -124,7 +146,7 @@ def analyze_bytes(
     with _feature(record, "decode"):
         decoded = decode_audio(data, max_duration=max_duration)
     if decoded is None:
-        return record
+        return record, None
     _fill_format(record, decoded)
     _fill_loudness(record, decoded)
 
@@ -132,13 +154,13 @@ def analyze_bytes(
     with _feature(record, "prepare"):
         signal = prepare(decoded)
     if signal is None:
-        return record
-    _fill_features(record, signal, hints)
+        return record, None
+    features = _fill_features(record, signal, hints)
     if embedding:
         with _feature(record, "embedding"):
             vector = np.asarray(compute_embedding(signal), dtype=np.float64)
             record.embedding = [round(float(v), _EMBEDDING_DIGITS) for v in vector]
-    return record
+    return record, features
 
 
 def _check_max_duration(max_duration: float) -> None:
@@ -215,7 +237,8 @@ def _fill_loudness(record: AnalysisRecord, decoded: DecodedAudio) -> None:
         record.rms_dbfs = _rounded(rms_dbfs(samples), 2)
 
 
-def _fill_features(record: AnalysisRecord, signal: AnalysisSignal, hints: Any) -> None:
+def _fill_features(record: AnalysisRecord, signal: AnalysisSignal, hints: Any) -> np.ndarray | None:
+    """Fill the record's features; returns the classifier's input vector (or ``None``)."""
     hint_bpm = getattr(hints, "bpm", None)
     hint_key = getattr(hints, "key", None)
     with _feature(record, "kind"):
@@ -241,8 +264,42 @@ def _fill_features(record: AnalysisRecord, signal: AnalysisSignal, hints: Any) -
                 record.pitch_hz = _rounded(pitch.hz, 2)
                 record.root_note = pitch.note
                 record.pitch_confidence = _rounded(pitch.confidence, 3)
+    descriptors = None
     with _feature(record, "descriptors"):
-        _fill_descriptors(record, compute_descriptors(signal))
+        descriptors = compute_descriptors(signal)
+        _fill_descriptors(record, descriptors)
+    features = None
+    with _feature(record, "category"):
+        if descriptors is not None:
+            features = classifier_features(
+                signal,
+                descriptors,
+                pitch_confidence=record.pitch_confidence,
+                pitch_hz=record.pitch_hz,
+            )
+        _fill_category(record, features, getattr(hints, "category", None))
+    with _feature(record, "tags"):
+        record.tags = descriptive_tags(record)
+    return features
+
+
+def _fill_category(
+    record: AnalysisRecord, features: np.ndarray | None, hint_category: str | None
+) -> None:
+    model = load_category_model() if record.kind == "one_shot" else None
+    probabilities = None if model is None or features is None else model.probabilities(features)
+    decision = decide_category(
+        kind=record.kind,
+        key=record.key,
+        probabilities=probabilities,
+        classes=model.classes if model is not None else (),
+        threshold=model.threshold if model is not None else 1.0,
+        hint_category=hint_category,
+    )
+    record.category = decision.category
+    record.category_confidence = decision.confidence
+    record.category_top3 = decision.top3
+    record.category_source = _value_source(decision.source)
 
 
 def _fill_descriptors(record: AnalysisRecord, descriptors: Any) -> None:

@@ -42,6 +42,7 @@ class AnalysisRecord:
     category: str | None = None
     category_confidence: float | None = None
     category_top3: list[dict[str, Any]] | None = None
+    category_source: ValueSource | None = None
     spectral_centroid_hz: float | None = None
     spectral_rolloff_hz: float | None = None
     spectral_flatness: float | None = None

@@ -1,0 +1,255 @@
+"""Benchmark: how well does the category model generalise to unseen drum machines?
+
+Extracts the classifier features of every labelled corpus file plus the synthetic
+tonal renders (exactly as ``samplemind train-classifier`` does; cached under /tmp),
+then runs a leave-machines-out cross-validation: group k-fold by machine (the
+file-name prefix before ``__``), so hits of one machine are never in both train
+and test. Each fold fits the model with the shipped training options; the
+out-of-fold probabilities give:
+
+* the confusion matrix and per-class precision / recall, full taxonomy;
+* accuracy over the 7 core groups (kick, snare, clap, closed_hat, open_hat,
+  cymbal = crash + ride, tom), two ways: ``strict`` (the model's top class over
+  all 17; a tom called ``percussion`` is wrong) and ``within 7`` (the top of the
+  7 groups' summed probabilities: "given it is one of these");
+* the ``unknown`` threshold: coverage (share of hits given a category) against
+  accuracy on those covered;
+* per-file time of the engine (one process, BLAS single-threaded) with and
+  without the category step, on corpus one-shots, interleaved, medians.
+
+Usage::
+
+    python bench/classify.py [--corpus DIR] [--folds 5] [--timing-files 300]
+                             [--cache /tmp/samplemind_classify_features.npz] [--refresh]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from samplemind.analysis import pipeline  # noqa: E402
+from samplemind.analysis.batch import limit_blas_threads  # noqa: E402
+from samplemind.analysis.features import FEATURE_NAMES  # noqa: E402
+from samplemind.analysis.training import (  # noqa: E402
+    Examples,
+    TrainingOptions,
+    corpus_files,
+    fit_model,
+    group_folds,
+    load_examples,
+)
+
+DEFAULT_CORPUS = REPO.parent / "shared" / "corpus" / "drums"
+DEFAULT_CACHE = Path(tempfile.gettempdir()) / "samplemind_classify_features.npz"
+CORE_GROUPS = ("kick", "snare", "clap", "closed_hat", "open_hat", "cymbal", "tom")
+MERGE = {"crash": "cymbal", "ride": "cymbal"}
+THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def _cache_key() -> str:
+    return hashlib.sha256("\n".join(FEATURE_NAMES).encode()).hexdigest()[:16]
+
+
+def cached_examples(corpus: Path, cache: Path, *, refresh: bool) -> Examples:
+    """The training examples, from ``cache`` when it was made for these features."""
+    if cache.exists() and not refresh:
+        with np.load(cache, allow_pickle=False) as data:
+            if str(data["key"]) == _cache_key():
+                return Examples(
+                    data["features"],
+                    [str(v) for v in data["labels"]],
+                    [str(v) for v in data["groups"]],
+                    [str(v) for v in data["names"]],
+                )
+    started = time.perf_counter()
+    examples = load_examples(corpus, workers=os.cpu_count() or 1)
+    print(f"extracted {len(examples.labels)} examples in {time.perf_counter() - started:.1f} s")
+    np.savez(
+        cache,
+        key=np.array(_cache_key()),
+        features=examples.features,
+        labels=np.array(examples.labels),
+        groups=np.array(examples.groups),
+        names=np.array(examples.names),
+    )
+    return examples
+
+
+def out_of_fold(examples: Examples, folds: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Probabilities of each example from the model that did not see its fold."""
+    probabilities: np.ndarray | None = None
+    classes: tuple[str, ...] = ()
+    for fold in range(int(folds.max()) + 1):
+        model = fit_model(examples.subset(folds != fold), options=TrainingOptions())
+        part = model.probabilities(examples.features[folds == fold])
+        if probabilities is None:
+            classes = model.classes
+            probabilities = np.zeros((len(examples.labels), len(classes)))
+        if model.classes != classes:
+            raise RuntimeError("a fold lacks a class; use fewer folds")
+        probabilities[folds == fold] = part
+    assert probabilities is not None
+    return probabilities, classes
+
+
+def confusion_table(truth: np.ndarray, predicted: np.ndarray, classes: list[str]) -> str:
+    short = [c[:5] for c in classes]
+    lines = [
+        "| true \\ predicted | " + " | ".join(short) + " | recall | precision |",
+        "|---|" + "---:|" * (len(classes) + 2),
+    ]
+    for name in classes:
+        row = [int(np.sum((truth == name) & (predicted == name_p))) for name_p in classes]
+        support = int(np.sum(truth == name))
+        called = int(np.sum(predicted == name))
+        hits = int(np.sum((truth == name) & (predicted == name)))
+        recall = hits / support if support else float("nan")
+        precision = hits / called if called else float("nan")
+        cells = " | ".join(str(v) if v else "·" for v in row)
+        lines.append(f"| {name} ({support}) | {cells} | {recall:.2f} | {precision:.2f} |")
+    return "\n".join(lines)
+
+
+def core_accuracy(
+    truth: np.ndarray, probabilities: np.ndarray, classes: tuple[str, ...]
+) -> tuple[float, float, int]:
+    """``(strict, within 7, n)`` accuracy over the core groups' test hits."""
+    names = np.array(classes)
+    truth_group = np.array([MERGE.get(t, t) for t in truth])
+    predicted_group = np.array([MERGE.get(p, p) for p in names[probabilities.argmax(axis=1)]])
+    core = np.isin(truth_group, CORE_GROUPS)
+    summed = np.stack(
+        [
+            probabilities[:, [i for i, c in enumerate(classes) if MERGE.get(c, c) == g]].sum(1)
+            for g in CORE_GROUPS
+        ],
+        axis=1,
+    )
+    within = np.array(CORE_GROUPS)[summed.argmax(axis=1)]
+    strict = float(np.mean(predicted_group[core] == truth_group[core]))
+    return strict, float(np.mean(within[core] == truth_group[core])), int(core.sum())
+
+
+def threshold_table(truth: np.ndarray, probabilities: np.ndarray, classes: tuple[str, ...]) -> str:
+    names = np.array(classes)
+    predicted = names[probabilities.argmax(axis=1)]
+    confidence = probabilities.max(axis=1)
+    truth_group = np.array([MERGE.get(t, t) for t in truth])
+    predicted_group = np.array([MERGE.get(p, p) for p in predicted])
+    core = np.isin(truth_group, CORE_GROUPS)
+    lines = [
+        "| threshold | coverage | accuracy (covered, full taxonomy) "
+        "| coverage (7 groups) | accuracy (covered, 7 groups strict) |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for threshold in THRESHOLDS:
+        covered = confidence >= threshold
+        core_covered = covered & core
+        accuracy = np.mean(predicted[covered] == truth[covered])
+        covered_core = np.mean(predicted_group[core_covered] == truth_group[core_covered])
+        lines.append(
+            f"| {threshold:.1f} | {covered.mean():.1%} | {accuracy:.1%} "
+            f"| {core_covered.sum() / core.sum():.1%} | {covered_core:.1%} |"
+        )
+    return "\n".join(lines)
+
+
+def timing(corpus: Path, n_files: int) -> dict[str, float]:
+    """Median ms per file of ``analyze_bytes`` with and without the category step."""
+    files = corpus_files(corpus)
+    step = max(1, len(files) // n_files)
+    chosen = [(str(path), path.read_bytes()) for path, _ in files[::step][:n_files]]
+    original_fill, original_features = pipeline._fill_category, pipeline.classifier_features
+
+    def without() -> None:
+        pipeline._fill_category = _no_category  # type: ignore[assignment]
+        pipeline.classifier_features = _no_features  # type: ignore[assignment]
+
+    def with_() -> None:
+        pipeline._fill_category = original_fill  # type: ignore[assignment]
+        pipeline.classifier_features = original_features  # type: ignore[assignment]
+
+    restore = limit_blas_threads()
+    try:
+        times: dict[str, list[float]] = {"with": [], "without": [], "with, embedding": [],
+                                         "without, embedding": []}  # fmt: skip
+        for name, data in chosen[:10]:  # warm up: model load, caches
+            pipeline.analyze_bytes(data, name=name)
+        for index, (name, data) in enumerate(chosen):
+            order: list[tuple[str, Callable[[], None]]] = [("with", with_), ("without", without)]
+            for label, switch in order if index % 2 == 0 else order[::-1]:
+                switch()
+                for embed in (False, True):
+                    started = time.perf_counter()
+                    pipeline.analyze_bytes(data, name=name, embedding=embed)
+                    key = f"{label}, embedding" if embed else label
+                    times[key].append(1000.0 * (time.perf_counter() - started))
+        with_()
+    finally:
+        restore()
+    return {key: float(np.median(values)) for key, values in times.items()}
+
+
+def _no_category(*_args: Any, **_kwargs: Any) -> None:
+    return None
+
+
+def _no_features(*_args: Any, **_kwargs: Any) -> None:
+    return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--timing-files", type=int, default=300)
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument("--refresh", action="store_true", help="re-extract the features")
+    args = parser.parse_args()
+    print(f"date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load {os.getloadavg()}")
+    examples = cached_examples(args.corpus, args.cache, refresh=args.refresh)
+    folds = group_folds(examples.groups, n_folds=args.folds)
+    restore = limit_blas_threads()
+    try:
+        probabilities, classes = out_of_fold(examples, folds)
+    finally:
+        restore()
+    truth = np.array(examples.labels)
+    predicted = np.array(classes)[probabilities.argmax(axis=1)]
+    real = np.array([not name.startswith("synthetic__") for name in examples.names])
+    machines = len({g for g, r in zip(examples.groups, real, strict=True) if r})
+    print(f"\n{args.folds}-fold leave-machines-out CV: {int(real.sum())} corpus hits from "
+          f"{machines} machines, {int((~real).sum())} synthetic tonal renders\n")  # fmt: skip
+    print(confusion_table(truth, predicted, list(classes)))
+    print(f"\naccuracy, corpus hits, full taxonomy: {np.mean(predicted[real] == truth[real]):.1%}")
+    print(f"accuracy, synthetic tonal renders:    {np.mean(predicted[~real] == truth[~real]):.1%}")
+    strict, within, n_core = core_accuracy(truth[real], probabilities[real], classes)
+    print(f"accuracy over the 7 core groups ({n_core} hits): strict {strict:.1%}, ", end="")
+    print(f"within 7 {within:.1%}\n")
+    print(threshold_table(truth[real], probabilities[real], classes))
+    if args.timing_files > 0:
+        print(f"\nper-file ms, {args.timing_files} corpus one-shots, one process, ", end="")
+        print(f"load {os.getloadavg()}")
+        medians = timing(args.corpus, args.timing_files)
+        for key, value in medians.items():
+            print(f"  {key:>20}: {value:.2f} ms")
+        plain = medians["with"] / medians["without"]
+        embedded = medians["with, embedding"] / medians["without, embedding"]
+        print(f"  ratio with / without: {plain:.3f}; with embedding: {embedded:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,231 @@
+"""What kind of sound is this: the category of a sample, with its confidence.
+
+The taxonomy (:data:`TAXONOMY`) is the one a producer recognises. A one-shot is
+classified by a small model (:class:`CategoryModel`: standardised features ->
+one tanh hidden layer -> softmax, numpy only) trained by
+``samplemind train-classifier`` and shipped as ``models/category_model.npz``
+(no pickles), loaded once per process. A loop is not given to the model: its
+category follows from its content,
+
+* ``melodic_loop`` when the engine found a key in it (tonal content),
+* ``drum_loop`` otherwise (no key: percussive or atonal),
+
+so a loop's ``category_confidence`` and ``category_top3`` stay ``None``.
+
+Honesty rules for a one-shot:
+
+* the model's top class below its threshold (``model.threshold``, stored in the
+  model file) is not reported as the category: the category becomes the
+  filename hint's (``category_source = "filename"``) when the name or folder
+  names one of the taxonomy's categories, else ``"unknown"``;
+* at or above the threshold the audio decides (``"audio"``, or
+  ``"audio+filename"`` when the hint agrees); a disagreeing hint stays in
+  ``record.hints`` only;
+* ``category_confidence`` and ``category_top3`` are always the model's own
+  probabilities, whatever the source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "DRUM_CLASSES",
+    "LOOP_CATEGORIES",
+    "MODEL_FILE",
+    "MODEL_VERSION",
+    "TAXONOMY",
+    "TONAL_CLASSES",
+    "CategoryDecision",
+    "CategoryModel",
+    "decide_category",
+    "load_category_model",
+]
+
+MODEL_VERSION = 1
+"""Bumped whenever the features or the file layout change."""
+MODEL_FILE = "category_model.npz"
+DRUM_CLASSES: tuple[str, ...] = (
+    "kick", "snare", "clap", "rim", "closed_hat", "open_hat", "crash", "ride", "tom",
+    "shaker", "tambourine", "cowbell", "percussion", "fx",
+)  # fmt: skip
+TONAL_CLASSES: tuple[str, ...] = ("bass", "synth", "pad")
+"""Tonal classes learned from synthetic renders; ``synth`` covers keys and synths."""
+LOOP_CATEGORIES: tuple[str, ...] = ("drum_loop", "melodic_loop")
+TAXONOMY: tuple[str, ...] = (
+    *DRUM_CLASSES, "bass", "keys", "synth", "pad", "vocal", *LOOP_CATEGORIES, "unknown",
+)  # fmt: skip
+"""Every category a sample can have (``keys`` and ``vocal`` only from a filename
+hint or a user's correction: the model does not learn them)."""
+UNKNOWN = "unknown"
+TOP_N = 3
+
+
+@dataclass(frozen=True)
+class CategoryModel:
+    """A trained classifier: ``softmax(W2 tanh(W1 z + b1) + b2)``, ``z = (x - mean) / scale``.
+
+    Attributes:
+        feature_names: names of the input features, in order (length ``d``).
+        classes: the class names (length ``k``).
+        mean, scale: standardisation, float64 ``(d,)``; a NaN input becomes 0.
+        hidden_weights, hidden_bias: float64 ``(d, h)`` and ``(h,)``.
+        output_weights, output_bias: float64 ``(h, k)`` and ``(k,)``.
+        threshold: lowest top-class probability reported as the category.
+        version: :data:`MODEL_VERSION` of the code that trained it.
+        metadata: free-form training facts (seed, corpus counts, ...).
+    """
+
+    feature_names: tuple[str, ...]
+    classes: tuple[str, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    hidden_weights: np.ndarray
+    hidden_bias: np.ndarray
+    output_weights: np.ndarray
+    output_bias: np.ndarray
+    threshold: float
+    version: int = MODEL_VERSION
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        """Class probabilities.
+
+        Args:
+            features: float ``(d,)`` or ``(n, d)`` raw features (NaN allowed).
+
+        Returns:
+            float64 ``(k,)`` or ``(n, k)``, each row summing to 1.
+        """
+        x = np.asarray(features, dtype=np.float64)
+        if x.shape[-1] != len(self.feature_names):
+            raise ValueError(f"expected {len(self.feature_names)} features, got {x.shape[-1]}")
+        z = np.nan_to_num((x - self.mean) / self.scale, nan=0.0, posinf=0.0, neginf=0.0)
+        hidden = np.tanh(z @ self.hidden_weights + self.hidden_bias)
+        return softmax(hidden @ self.output_weights + self.output_bias)
+
+    def save(self, path: str | Path) -> None:
+        """Write the model as a compressed, pickle-free ``.npz`` (weights as float32)."""
+        arrays: dict[str, Any] = {
+            "version": np.array(self.version),
+            "feature_names": np.array(self.feature_names),
+            "classes": np.array(self.classes),
+            "mean": self.mean,
+            "scale": self.scale,
+            "hidden_weights": self.hidden_weights.astype(np.float32),
+            "hidden_bias": self.hidden_bias.astype(np.float32),
+            "output_weights": self.output_weights.astype(np.float32),
+            "output_bias": self.output_bias.astype(np.float32),
+            "threshold": np.array(self.threshold),
+            "metadata_keys": np.array(sorted(self.metadata)),
+            "metadata_values": np.array([self.metadata[k] for k in sorted(self.metadata)]),
+        }
+        with open(path, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+
+    @classmethod
+    def load(cls, source: str | Path | bytes) -> CategoryModel:
+        """Read a model written by :meth:`save` (a path or the file's bytes)."""
+        handle = BytesIO(source) if isinstance(source, bytes) else source
+        with np.load(handle, allow_pickle=False) as data:
+            keys = [str(k) for k in data["metadata_keys"]]
+            values = [str(v) for v in data["metadata_values"]]
+            return cls(
+                feature_names=tuple(str(n) for n in data["feature_names"]),
+                classes=tuple(str(c) for c in data["classes"]),
+                mean=data["mean"].astype(np.float64),
+                scale=data["scale"].astype(np.float64),
+                hidden_weights=data["hidden_weights"].astype(np.float64),
+                hidden_bias=data["hidden_bias"].astype(np.float64),
+                output_weights=data["output_weights"].astype(np.float64),
+                output_bias=data["output_bias"].astype(np.float64),
+                threshold=float(data["threshold"]),
+                version=int(data["version"]),
+                metadata=dict(zip(keys, values, strict=True)),
+            )
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of ``(k,)`` or ``(n, k)`` logits."""
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    result: np.ndarray = shifted / shifted.sum(axis=-1, keepdims=True)
+    return result
+
+
+@lru_cache(maxsize=1)
+def load_category_model() -> CategoryModel | None:
+    """The shipped model, read once per process; ``None`` if it is missing or stale.
+
+    A model trained by another :data:`MODEL_VERSION` or on other features is
+    ignored (every one-shot is then ``unknown`` unless a filename names it).
+    """
+    from .features import FEATURE_NAMES
+
+    resource = resources.files("samplemind.analysis").joinpath("models", MODEL_FILE)
+    if not resource.is_file():
+        return None
+    model = CategoryModel.load(resource.read_bytes())
+    if model.version != MODEL_VERSION or model.feature_names != FEATURE_NAMES:
+        return None
+    return model
+
+
+@dataclass(frozen=True)
+class CategoryDecision:
+    """The record's category fields: ``category``, its confidence, top 3 and source."""
+
+    category: str
+    confidence: float | None = None
+    top3: list[dict[str, Any]] | None = None
+    source: str | None = None
+
+
+def decide_category(
+    *,
+    kind: str | None,
+    key: str | None,
+    probabilities: np.ndarray | None,
+    classes: tuple[str, ...] = (),
+    threshold: float = 1.0,
+    hint_category: str | None = None,
+) -> CategoryDecision:
+    """Apply the rules of the module docstring.
+
+    Args:
+        kind: the engine's ``"one_shot"`` or ``"loop"`` (``None`` if unknown).
+        key: the engine's key, e.g. ``"A minor"``, or ``None``.
+        probabilities: the model's ``(k,)`` probabilities for a one-shot, or
+            ``None`` (a loop, or no model).
+        classes: the model's class names (length ``k``).
+        threshold: the model's threshold in (0, 1].
+        hint_category: the filename hint's category, if any.
+    """
+    if kind == "loop":
+        return CategoryDecision("melodic_loop" if key else "drum_loop", source="audio")
+    hint = hint_category if hint_category in TAXONOMY else None
+    if probabilities is None:
+        return _from_hint(hint, confidence=None, top3=None)
+    order = np.argsort(-probabilities, kind="stable")[:TOP_N]
+    top3 = [
+        {"category": classes[i], "confidence": round(float(probabilities[i]), 3)} for i in order
+    ]
+    best, confidence = classes[order[0]], round(float(probabilities[order[0]]), 3)
+    if confidence >= threshold:
+        source = "audio+filename" if hint == best else "audio"
+        return CategoryDecision(best, confidence, top3, source)
+    return _from_hint(hint, confidence=confidence, top3=top3)
+
+
+def _from_hint(
+    hint: str | None, *, confidence: float | None, top3: list[dict[str, Any]] | None
+) -> CategoryDecision:
+    if hint is None:
+        return CategoryDecision(UNKNOWN, confidence, top3, None)
+    return CategoryDecision(hint, confidence, top3, "filename")
