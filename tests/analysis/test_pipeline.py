@@ -109,7 +109,7 @@ def test_corpus_kick_is_a_keyless_one_shot() -> None:
     assert record.attack_ms is not None
     assert record.category == "kick" and record.category_source is not None
     assert record.category_top3 is not None and len(record.category_top3) == 3
-    assert "tonal" not in record.tags and "long" not in record.tags
+    assert "punchy" in record.tags and "long" not in record.tags
     assert_json_clean(record)
 
 
