@@ -15,8 +15,8 @@ import soundfile as sf
 from click.testing import CliRunner
 
 from samplemind.analysis.classify import TAXONOMY
-from samplemind.analysis.tags import TAGS
 from samplemind.analysis.synthetic import rhythm as synth_rhythm
+from samplemind.analysis.tags import TAGS
 from samplemind.analyze_command import analyze
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "drums"
