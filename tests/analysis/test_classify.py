@@ -1,0 +1,233 @@
+"""The category model: decision rules, the shipped file, training end to end."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+from samplemind.analysis import classify
+from samplemind.analysis.classify import (
+    DRUM_CLASSES,
+    MODEL_VERSION,
+    TAXONOMY,
+    TONAL_CLASSES,
+    CategoryModel,
+    decide_category,
+    load_category_model,
+)
+from samplemind.analysis.descriptors import compute_descriptors
+from samplemind.analysis.embedding import compute_embedding
+from samplemind.analysis.features import FEATURE_NAMES, N_FEATURES, classifier_features
+from samplemind.analysis.pipeline import analyze_bytes, analyze_bytes_with_features
+from samplemind.analysis.synthetic import as_signal, harmony
+from samplemind.analysis.synthetic import rhythm as synth_rhythm
+from samplemind.analysis.training import (
+    FOLDER_LABELS,
+    corpus_files,
+    group_folds,
+    machine_of,
+    synthetic_tonal_examples,
+)
+from samplemind.train_command import train_classifier
+
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "drums"
+MODEL_PATH = Path(classify.__file__).parent / "models" / classify.MODEL_FILE
+RATE = 44100
+CLASSES = ("kick", "snare", "tom")
+
+
+def wav(samples: np.ndarray, rate: int = RATE) -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, samples, rate, format="WAV", subtype="PCM_24")
+    return buffer.getvalue()
+
+
+def need_corpus() -> Path:
+    if not CORPUS.is_dir():
+        pytest.skip(f"corpus not found at {CORPUS}")
+    return CORPUS
+
+
+# ------------------------------------------------------------------ decision rules
+def probabilities(*values: float) -> np.ndarray:
+    return np.array(values, dtype=np.float64)
+
+
+def test_a_loop_with_a_key_is_melodic_and_one_without_is_a_drum_loop() -> None:
+    melodic = decide_category(kind="loop", key="A minor", probabilities=None)
+    drums = decide_category(kind="loop", key=None, probabilities=probabilities(0.9, 0.05, 0.05))
+    assert (melodic.category, melodic.source, melodic.confidence) == ("melodic_loop", "audio", None)
+    assert (drums.category, drums.top3) == ("drum_loop", None)
+
+
+def test_a_confident_model_decides_and_a_filename_that_agrees_is_credited() -> None:
+    p = probabilities(0.7, 0.2, 0.1)
+    alone = decide_category(kind="one_shot", key=None, probabilities=p, classes=CLASSES,
+                            threshold=0.5)  # fmt: skip
+    agreed = decide_category(kind="one_shot", key=None, probabilities=p, classes=CLASSES,
+                             threshold=0.5, hint_category="kick")  # fmt: skip
+    overruled = decide_category(kind="one_shot", key=None, probabilities=p, classes=CLASSES,
+                                threshold=0.5, hint_category="snare")  # fmt: skip
+    assert (alone.category, alone.source, alone.confidence) == ("kick", "audio", 0.7)
+    assert (agreed.category, agreed.source) == ("kick", "audio+filename")
+    assert (overruled.category, overruled.source) == ("kick", "audio")
+    assert [e["category"] for e in alone.top3 or []] == ["kick", "snare", "tom"]
+
+
+def test_below_the_threshold_the_filename_or_unknown_decides() -> None:
+    p = probabilities(0.4, 0.35, 0.25)
+    unsure = decide_category(kind="one_shot", key=None, probabilities=p, classes=CLASSES,
+                             threshold=0.5)  # fmt: skip
+    hinted = decide_category(kind="one_shot", key=None, probabilities=p, classes=CLASSES,
+                             threshold=0.5, hint_category="tom")  # fmt: skip
+    not_ours = decide_category(kind="one_shot", key=None, probabilities=p, classes=CLASSES,
+                               threshold=0.5, hint_category="guitar")  # fmt: skip
+    assert (unsure.category, unsure.source, unsure.confidence) == ("unknown", None, 0.4)
+    assert (hinted.category, hinted.source, hinted.confidence) == ("tom", "filename", 0.4)
+    assert not_ours.category == "unknown"  # not in the taxonomy
+    no_model = decide_category(kind="one_shot", key=None, probabilities=None, hint_category="kick")
+    assert (no_model.category, no_model.source, no_model.top3) == ("kick", "filename", None)
+
+
+# ------------------------------------------------------------------ the shipped model
+def test_the_shipped_model_matches_the_code() -> None:
+    assert MODEL_PATH.is_file() and MODEL_PATH.stat().st_size < 1_000_000
+    model = load_category_model()
+    assert model is not None, "the shipped model is missing or stale: run train-classifier"
+    assert model.version == MODEL_VERSION
+    assert model.feature_names == FEATURE_NAMES and len(FEATURE_NAMES) == N_FEATURES
+    assert model.classes == tuple(sorted({*DRUM_CLASSES, *TONAL_CLASSES}))
+    assert set(model.classes) <= set(TAXONOMY)
+    assert 0 < model.threshold <= 1
+    assert model.metadata["synthetic"] == "true"
+    with np.load(MODEL_PATH, allow_pickle=False) as data:  # no pickled object in it
+        assert all(data[name].dtype != object for name in data.files)
+
+
+def test_probabilities_are_rows_that_sum_to_one_and_nan_is_the_mean() -> None:
+    model = load_category_model()
+    assert model is not None
+    rows = model.probabilities(np.vstack([model.mean, np.full(N_FEATURES, np.nan)]))
+    assert rows.shape == (2, len(model.classes))
+    np.testing.assert_allclose(rows.sum(axis=1), 1.0)
+    np.testing.assert_allclose(rows[0], rows[1])
+    with pytest.raises(ValueError, match="features"):
+        model.probabilities(np.zeros(N_FEATURES - 1))
+
+
+def test_save_and_load_round_trip(tmp_path: Path) -> None:
+    model = load_category_model()
+    assert model is not None
+    model.save(tmp_path / "copy.npz")
+    again = CategoryModel.load(tmp_path / "copy.npz")
+    assert (again.classes, again.feature_names, again.metadata) == (
+        model.classes, model.feature_names, model.metadata,
+    )  # fmt: skip
+    x = np.random.default_rng(0).normal(size=(5, N_FEATURES)) * model.scale + model.mean
+    np.testing.assert_allclose(again.probabilities(x), model.probabilities(x), atol=1e-6)
+
+
+def test_held_out_synthetic_tonal_renders_get_their_class() -> None:
+    renders = synthetic_tonal_examples(per_class=3, seed=7)  # training used seed 0
+    right = 0
+    for name, category, samples in renders:
+        record = analyze_bytes(wav(samples), name=f"{name}.wav")
+        right += record.category == category
+    assert right >= len(renders) - 1
+
+
+def test_loops_are_categorised_by_content() -> None:
+    drums = synth_rhythm.drum_loop(120.0, pattern="rock", bars=2, sample_rate=RATE)
+    chords = harmony.progression(
+        7, "I-IV-V-I", bpm=140.0, instrument="organ", drum_pattern="rock", sample_rate=RATE
+    )
+    drum_record = analyze_bytes(wav(drums), name="a.wav")
+    chord_record = analyze_bytes(wav(chords), name="b.wav")
+    assert (drum_record.kind, drum_record.key, drum_record.category) == ("loop", None, "drum_loop")
+    assert chord_record.kind == "loop" and chord_record.key is not None
+    assert chord_record.category == "melodic_loop" and chord_record.category_top3 is None
+
+
+# ------------------------------------------------------------------ features
+def test_features_are_finite_where_defined_and_share_the_embedding_pass() -> None:
+    samples = synth_rhythm.kick(sample_rate=RATE)
+    record, features = analyze_bytes_with_features(wav(samples), name="k.wav")
+    assert features is not None and features.shape == (N_FEATURES,)
+    assert np.isfinite(features[-14:-3]).all()  # the descriptors of a kick are all defined
+    assert len(set(FEATURE_NAMES)) == N_FEATURES
+    signal = as_signal(samples, sample_rate=RATE)
+    fresh = compute_embedding(as_signal(samples, sample_rate=RATE))
+    classifier_features(signal, compute_descriptors(signal), pitch_confidence=None, pitch_hz=None)
+    np.testing.assert_array_equal(compute_embedding(signal), fresh)
+    assert record.category_top3 is not None
+
+
+def test_silence_gives_nan_features_but_a_category() -> None:
+    record, features = analyze_bytes_with_features(wav(np.zeros(RATE // 2)), name="s.wav")
+    assert features is not None and np.isnan(features[:-14]).all()
+    assert record.category in TAXONOMY
+
+
+# ------------------------------------------------------------------ training
+def test_machine_folds_never_split_a_machine() -> None:
+    groups = ["a", "a", "b", "c", "c", "c", "d", "e"]
+    folds = group_folds(groups, n_folds=3)
+    for group in set(groups):
+        assert len({int(f) for f, g in zip(folds, groups, strict=True) if g == group}) == 1
+    assert set(folds.tolist()) == {0, 1, 2}
+    np.testing.assert_array_equal(folds, group_folds(groups, n_folds=3))
+    assert machine_of("/x/bd/AkaiXR10__Bassdrum-01.flac") == "AkaiXR10"
+
+
+def test_corpus_folders_map_to_labels_and_misc_is_left_out() -> None:
+    corpus = need_corpus()
+    files = corpus_files(corpus, limit_per_label=2)
+    assert {label for _, label in files} == set(FOLDER_LABELS.values())
+    assert all(path.parent.name != "misc" for path, _ in files)
+    assert {path.parent.name for path, label in files if label == "tom"} == {"lt", "mt", "ht"}
+
+
+def test_synthetic_renders_are_deterministic() -> None:
+    first = synthetic_tonal_examples(per_class=2, seed=3)
+    second = synthetic_tonal_examples(per_class=2, seed=3)
+    assert [(n, c) for n, c, _ in first] == [(n, c) for n, c, _ in second]
+    assert all(np.array_equal(a, b) for (_, _, a), (_, _, b) in zip(first, second, strict=True))
+    assert {c for _, c, _ in first} == set(TONAL_CLASSES)
+
+
+def test_train_classifier_command_end_to_end_is_reproducible(tmp_path: Path) -> None:
+    corpus = need_corpus()
+    outputs = [tmp_path / "first.npz", tmp_path / "second.npz"]
+    for output in outputs:
+        result = CliRunner().invoke(
+            train_classifier,
+            [
+                "--corpus",
+                str(corpus),
+                "--output",
+                str(output),
+                "--limit-per-label",
+                "3",
+                "--no-synthetic",
+                "--workers",
+                "1",
+            ],
+            catch_exceptions=False,
+        )
+        assert result.exit_code == 0, result.output
+        assert "wrote" in result.output
+    assert outputs[0].read_bytes() == outputs[1].read_bytes()
+    model = CategoryModel.load(outputs[0])
+    assert model.classes == tuple(sorted(set(FOLDER_LABELS.values())))
+    assert model.feature_names == FEATURE_NAMES and model.version == MODEL_VERSION
+    assert model.metadata["synthetic"] == "false"
+
+
+def test_train_classifier_refuses_a_missing_corpus(tmp_path: Path) -> None:
+    result = CliRunner().invoke(train_classifier, ["--corpus", str(tmp_path / "nope")])
+    assert result.exit_code == 2 and "does not exist" in result.output
