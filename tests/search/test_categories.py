@@ -8,6 +8,7 @@ import numpy as np
 
 from samplemind.analysis.classify import TAXONOMY
 from samplemind.analysis.tags import TAGS
+from tests.auth.helpers import assert_error
 from tests.samples.conftest import Account, corpus_file, wav_bytes
 
 SR = 44100
@@ -98,3 +99,17 @@ async def test_categories_are_private(alice: Account, bob: Account) -> None:
 def _sine(seconds: float, hz: float = 110.0) -> np.ndarray:
     t = np.arange(round(seconds * SR)) / SR
     return (0.5 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+
+
+async def test_category_filter_takes_producer_words(alice: Account) -> None:
+    await alice.ingest(
+        ("Untitled 7.flac", corpus_file("bd", 2)[1]),
+        ("Untitled 8.flac", corpus_file("hh", 2)[1]),
+    )
+    hat = (await alice.get("/api/v1/audio", params={"category": "hat"})).json()["items"]
+    assert await _names(alice, "/api/v1/audio", category="bd") == {"Untitled 7"}
+    assert await _names(alice, "/api/v1/audio", category="bassdrum,hh") >= {"Untitled 7"}
+    assert {item["category"] for item in hat} <= {"closed_hat", "open_hat"}
+    bad = await alice.get("/api/v1/audio", params={"category": "banjo"})
+    assert_error(bad, 422, "validation_error")
+    assert_error(await alice.get("/api/v1/search", params={"category": "banjo"}), 422)

@@ -8,16 +8,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from samplemind.analysis.classify import TAXONOMY
 from samplemind.search.camelot import normalize_key
 
 AnalysisType = Literal["basic", "standard", "detailed", "professional"]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=48)]
 SampleKind = Literal["one_shot", "loop"]
-CATEGORIES = (
-    "kick", "snare", "clap", "rim", "closed_hat", "open_hat", "crash", "ride", "tom",
-    "shaker", "tambourine", "cowbell", "percussion", "fx", "bass", "keys", "synth", "pad",
-    "vocal", "drum_loop", "melodic_loop", "unknown",
-)  # fmt: skip
+CATEGORIES = TAXONOMY  # the classifier's categories (analysis/classify.py)
 
 
 class ErrorInfo(BaseModel):

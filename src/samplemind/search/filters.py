@@ -14,6 +14,7 @@ from sqlalchemy.sql.elements import UnaryExpression
 
 from samplemind.samples.models import Sample
 from samplemind.search.camelot import normalize_key
+from samplemind.search.vocabulary import categories_for
 
 MAX_PAGE = 1_000_000  # keeps the row offset inside PostgreSQL's bigint
 
@@ -61,6 +62,18 @@ class SampleFilters(BaseModel):
             normalized.append(value)
         return normalized
 
+    @field_validator("category")
+    @classmethod
+    def _known_categories(cls, words: list[str]) -> list[str]:
+        """Taxonomy names or producers' words: ``bd`` is kick, ``hat`` both hats."""
+        categories: list[str] = []
+        for word in words:
+            found = categories_for(word)
+            if not found:
+                raise ValueError(f"unknown category {word!r}; use e.g. 'kick', 'bd' or 'open_hat'")
+            categories.extend(c for c in found if c not in categories)
+        return categories
+
     def conditions(self) -> list[ColumnElement[bool]]:
         ranges: list[tuple[Any, float | None, float | None]] = [
             (Sample.bpm, self.min_tempo, self.max_tempo),
@@ -99,13 +112,20 @@ def sample_filters(
         list[str] | None, Query(description="e.g. 'A minor' or 'Am'; repeat or comma-separate")
     ] = None,
     kind: Annotated[Literal["one_shot", "loop"] | None, Query()] = None,
-    category: Annotated[list[str] | None, Query(description="repeat or comma-separate")] = None,
+    category: Annotated[
+        list[str] | None,
+        Query(description="e.g. 'kick', 'bd', 'hat' (both hats); repeat or comma-separate"),
+    ] = None,
     min_duration: Annotated[float | None, Query(ge=0, description="seconds")] = None,
     max_duration: Annotated[float | None, Query(ge=0, description="seconds")] = None,
     min_loudness: Annotated[float | None, Query(ge=-200, le=50, description="LUFS")] = None,
     max_loudness: Annotated[float | None, Query(ge=-200, le=50, description="LUFS")] = None,
     tags: Annotated[
-        list[str] | None, Query(description="all must match; repeat or comma-separate")
+        list[str] | None,
+        Query(
+            description="your tags and the engine's auto tags (short, punchy, bright, ...); "
+            "all must match; repeat or comma-separate"
+        ),
     ] = None,
     folder: Annotated[
         str | None, Query(max_length=1024, description="folder and its subfolders")
