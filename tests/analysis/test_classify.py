@@ -16,6 +16,7 @@ from samplemind.analysis.classify import (
     MODEL_VERSION,
     TAXONOMY,
     TONAL_CLASSES,
+    CategoryDecision,
     CategoryModel,
     decide_category,
     load_category_model,
@@ -65,14 +66,16 @@ def test_a_loop_with_a_key_is_melodic_and_one_without_is_a_drum_loop() -> None:
     assert (drums.category, drums.top3) == ("drum_loop", None)
 
 
+def one_shot(p: np.ndarray, hint: str | None = None) -> CategoryDecision:
+    return decide_category(
+        kind="one_shot", key=None, probabilities=p, classes=CLASSES, threshold=0.5,
+        hint_category=hint,
+    )  # fmt: skip
+
+
 def test_a_confident_model_decides_and_a_filename_that_agrees_is_credited() -> None:
     p = probabilities(0.7, 0.2, 0.1)
-    alone = decide_category(kind="one_shot", key=None, probabilities=p, classes=CLASSES,
-                            threshold=0.5)  # fmt: skip
-    agreed = decide_category(kind="one_shot", key=None, probabilities=p, classes=CLASSES,
-                             threshold=0.5, hint_category="kick")  # fmt: skip
-    overruled = decide_category(kind="one_shot", key=None, probabilities=p, classes=CLASSES,
-                                threshold=0.5, hint_category="snare")  # fmt: skip
+    alone, agreed, overruled = one_shot(p), one_shot(p, "kick"), one_shot(p, "snare")
     assert (alone.category, alone.source, alone.confidence) == ("kick", "audio", 0.7)
     assert (agreed.category, agreed.source) == ("kick", "audio+filename")
     assert (overruled.category, overruled.source) == ("kick", "audio")
@@ -81,12 +84,7 @@ def test_a_confident_model_decides_and_a_filename_that_agrees_is_credited() -> N
 
 def test_below_the_threshold_the_filename_or_unknown_decides() -> None:
     p = probabilities(0.4, 0.35, 0.25)
-    unsure = decide_category(kind="one_shot", key=None, probabilities=p, classes=CLASSES,
-                             threshold=0.5)  # fmt: skip
-    hinted = decide_category(kind="one_shot", key=None, probabilities=p, classes=CLASSES,
-                             threshold=0.5, hint_category="tom")  # fmt: skip
-    not_ours = decide_category(kind="one_shot", key=None, probabilities=p, classes=CLASSES,
-                               threshold=0.5, hint_category="guitar")  # fmt: skip
+    unsure, hinted, not_ours = one_shot(p), one_shot(p, "tom"), one_shot(p, "guitar")
     assert (unsure.category, unsure.source, unsure.confidence) == ("unknown", None, 0.4)
     assert (hinted.category, hinted.source, hinted.confidence) == ("tom", "filename", 0.4)
     assert not_ours.category == "unknown"  # not in the taxonomy

@@ -95,15 +95,6 @@ class Examples:
             [self.names[i] for i in index],
         )
 
-    @staticmethod
-    def concat(parts: Sequence[Examples]) -> Examples:
-        return Examples(
-            np.concatenate([p.features for p in parts]).reshape(-1, N_FEATURES),
-            [label for p in parts for label in p.labels],
-            [group for p in parts for group in p.groups],
-            [name for p in parts for name in p.names],
-        )
-
 
 def machine_of(path: str | Path) -> str:
     """The source machine of a corpus file: the name's prefix before ``__``."""
