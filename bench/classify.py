@@ -14,6 +14,8 @@ out-of-fold probabilities give:
   7 groups' summed probabilities: "given it is one of these");
 * the ``unknown`` threshold: coverage (share of hits given a category) against
   accuracy on those covered;
+* the filename hint against the model where they disagree (why a name that
+  names a category decides);
 * per-file time of the engine (one process, BLAS single-threaded) with and
   without the category step, on corpus one-shots, interleaved, medians.
 
@@ -43,6 +45,7 @@ sys.path.insert(0, str(REPO / "src"))
 from samplemind.analysis import pipeline  # noqa: E402
 from samplemind.analysis.batch import limit_blas_threads  # noqa: E402
 from samplemind.analysis.features import FEATURE_NAMES  # noqa: E402
+from samplemind.analysis.hints import parse_hints  # noqa: E402
 from samplemind.analysis.training import (  # noqa: E402
     Examples,
     TrainingOptions,
@@ -167,6 +170,32 @@ def threshold_table(truth: np.ndarray, probabilities: np.ndarray, classes: tuple
     return "\n".join(lines)
 
 
+def hint_table(
+    names: list[str], truth: np.ndarray, probabilities: np.ndarray, classes: tuple[str, ...]
+) -> str:
+    """Filename hint against the model, on the hits where both name a category and disagree."""
+    labels = np.array(classes)
+    predicted = labels[probabilities.argmax(axis=1)]
+    confidence = probabilities.max(axis=1)
+    hint = np.array([parse_hints(name).category or "" for name in names])
+    named = np.isin(hint, labels)
+    disagree = named & (hint != predicted)
+    lines = [
+        f"filename names a category for {int(named.sum())} of {truth.size} hits; "
+        f"it is right for {np.mean(hint[named] == truth[named]):.1%} of them; "
+        f"the model disagrees on {int(disagree.sum())}",
+        "",
+        "| model confidence >= | disagreements | model right | filename right |",
+        "|---:|---:|---:|---:|",
+    ]
+    for threshold in (0.0, 0.5, 0.7, 0.9):
+        chosen = disagree & (confidence >= threshold)
+        model_right = int(np.sum(predicted[chosen] == truth[chosen]))
+        hint_right = int(np.sum(hint[chosen] == truth[chosen]))
+        lines.append(f"| {threshold:.1f} | {int(chosen.sum())} | {model_right} | {hint_right} |")
+    return "\n".join(lines)
+
+
 def timing(corpus: Path, n_files: int) -> dict[str, float]:
     """Median ms per file of ``analyze_bytes`` with and without the category step."""
     files = corpus_files(corpus)
@@ -240,6 +269,9 @@ def main() -> None:
     print(f"accuracy over the 7 core groups ({n_core} hits): strict {strict:.1%}, ", end="")
     print(f"within 7 {within:.1%}\n")
     print(threshold_table(truth[real], probabilities[real], classes))
+    real_names = [name for name, r in zip(examples.names, real, strict=True) if r]
+    print()
+    print(hint_table(real_names, truth[real], probabilities[real], classes))
     if args.timing_files > 0:
         print(f"\nper-file ms, {args.timing_files} corpus one-shots, one process, ", end="")
         print(f"load {os.getloadavg()}")

@@ -73,12 +73,12 @@ def one_shot(p: np.ndarray, hint: str | None = None) -> CategoryDecision:
     )  # fmt: skip
 
 
-def test_a_confident_model_decides_and_a_filename_that_agrees_is_credited() -> None:
+def test_a_confident_model_decides_unless_a_filename_names_a_category() -> None:
     p = probabilities(0.7, 0.2, 0.1)
-    alone, agreed, overruled = one_shot(p), one_shot(p, "kick"), one_shot(p, "snare")
+    alone, agreed, named = one_shot(p), one_shot(p, "kick"), one_shot(p, "snare")
     assert (alone.category, alone.source, alone.confidence) == ("kick", "audio", 0.7)
     assert (agreed.category, agreed.source) == ("kick", "audio+filename")
-    assert (overruled.category, overruled.source) == ("kick", "audio")
+    assert (named.category, named.source, named.confidence) == ("snare", "filename", 0.7)
     assert [e["category"] for e in alone.top3 or []] == ["kick", "snare", "tom"]
 
 
@@ -87,6 +87,7 @@ def test_below_the_threshold_the_filename_or_unknown_decides() -> None:
     unsure, hinted, not_ours = one_shot(p), one_shot(p, "tom"), one_shot(p, "guitar")
     assert (unsure.category, unsure.source, unsure.confidence) == ("unknown", None, 0.4)
     assert (hinted.category, hinted.source, hinted.confidence) == ("tom", "filename", 0.4)
+    assert one_shot(p, "kick").source == "filename"  # agrees, but the model is unsure
     assert not_ours.category == "unknown"  # not in the taxonomy
     no_model = decide_category(kind="one_shot", key=None, probabilities=None, hint_category="kick")
     assert (no_model.category, no_model.source, no_model.top3) == ("kick", "filename", None)

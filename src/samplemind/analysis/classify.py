@@ -12,17 +12,20 @@ category follows from its content,
 
 so a loop's ``category_confidence`` and ``category_top3`` stay ``None``.
 
-Honesty rules for a one-shot:
+Rules for a one-shot (``category_source`` says which side decided):
 
-* the model's top class below its threshold (``model.threshold``, stored in the
-  model file) is not reported as the category: the category becomes the
-  filename hint's (``category_source = "filename"``) when the name or folder
-  names one of the taxonomy's categories, else ``"unknown"``;
-* at or above the threshold the audio decides (``"audio"``, or
-  ``"audio+filename"`` when the hint agrees); a disagreeing hint stays in
-  ``record.hints`` only;
+* a filename or folder that names a category of the taxonomy (``Kick_01.wav``,
+  ``BD 3``, ``hats/``; see :mod:`~samplemind.analysis.hints`) decides:
+  ``"audio+filename"`` when the model's confident top class agrees, else
+  ``"filename"``. Measured on unseen drum machines (``bench/classify.py``), when
+  the two disagree and the model is above its threshold, the name is right 163
+  times out of 226 and the model 45;
+* with no such name, the model's top class decides (``"audio"``) when its
+  probability reaches the threshold (``model.threshold``, stored in the model
+  file); below it the category is ``"unknown"`` (source ``None``), never a
+  confident wrong guess;
 * ``category_confidence`` and ``category_top3`` are always the model's own
-  probabilities, whatever the source.
+  probabilities, whatever decided.
 """
 
 from __future__ import annotations
@@ -217,10 +220,13 @@ def decide_category(
         {"category": classes[i], "confidence": round(float(probabilities[i]), 3)} for i in order
     ]
     best, confidence = classes[order[0]], round(float(probabilities[order[0]]), 3)
-    if confidence >= threshold:
-        source = "audio+filename" if hint == best else "audio"
-        return CategoryDecision(best, confidence, top3, source)
-    return _from_hint(hint, confidence=confidence, top3=top3)
+    confident = confidence >= threshold
+    if hint is not None:
+        source = "audio+filename" if confident and hint == best else "filename"
+        return CategoryDecision(hint, confidence, top3, source)
+    if confident:
+        return CategoryDecision(best, confidence, top3, "audio")
+    return CategoryDecision(UNKNOWN, confidence, top3, None)
 
 
 def _from_hint(
