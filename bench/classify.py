@@ -63,7 +63,11 @@ THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 def _cache_key() -> str:
-    return hashlib.sha256("\n".join(FEATURE_NAMES).encode()).hexdigest()[:16]
+    """Changes with the feature names and with any of the engine's source files."""
+    digest = hashlib.sha256("\n".join(FEATURE_NAMES).encode())
+    for source in sorted((REPO / "src" / "samplemind" / "analysis").rglob("*.py")):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def cached_examples(corpus: Path, cache: Path, *, refresh: bool) -> Examples:
