@@ -122,38 +122,32 @@ def corpus_files(corpus: Path, *, limit_per_label: int | None = None) -> list[tu
     return found
 
 
-def extract_features(
-    items: Sequence[tuple[str, bytes]], *, workers: int = 1
-) -> tuple[np.ndarray, list[bool]]:
+def extract_features(items: Sequence[tuple[str, bytes]], *, workers: int = 1) -> np.ndarray:
     """The classifier features of ``(name, file bytes)`` items, in order.
 
     Returns:
-        float64 ``(n, N_FEATURES)`` (NaN rows where analysis failed) and, per
-        item, whether the engine called it a one-shot.
+        float64 ``(n, N_FEATURES)``; a row is all NaN where the analysis failed.
     """
     if workers > 1:
         with ProcessPoolExecutor(workers, initializer=_worker_init) as pool:
-            results = list(pool.map(_features_of, items, chunksize=16))
+            rows = list(pool.map(_features_of, items, chunksize=16))
     else:
         restore = limit_blas_threads()
         try:
-            results = [_features_of(item) for item in items]
+            rows = [_features_of(item) for item in items]
         finally:
             restore()
-    features = np.array([r[0] for r in results], dtype=np.float64).reshape(-1, N_FEATURES)
-    return features, [r[1] for r in results]
+    return np.array(rows, dtype=np.float64).reshape(-1, N_FEATURES)
 
 
 def _worker_init() -> None:
     limit_blas_threads()
 
 
-def _features_of(item: tuple[str, bytes]) -> tuple[np.ndarray, bool]:
+def _features_of(item: tuple[str, bytes]) -> np.ndarray:
     name, data = item
-    record, features = analyze_bytes_with_features(data, name=name)
-    if features is None:
-        return np.full(N_FEATURES, np.nan), False
-    return features, record.kind == "one_shot"
+    _, features = analyze_bytes_with_features(data, name=name)
+    return features if features is not None else np.full(N_FEATURES, np.nan)
 
 
 def synthetic_tonal_examples(
@@ -255,7 +249,7 @@ def load_examples(
             # Renders of one class share nothing but their generator: spread them
             # over groups so cross-validation folds each get some.
             groups.append(f"synthetic{len(items) % 10}")
-    features, _ = extract_features(items, workers=workers)
+    features = extract_features(items, workers=workers)
     return Examples(features, labels, groups, [name for name, _ in items])
 
 
