@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from samplemind.auth.dependencies import CurrentUser, DbSession
@@ -36,10 +36,14 @@ from samplemind.samples.storage import Storage
 from samplemind.samples.upload import add_sample, check_audio, latest_job, release_content
 from samplemind.search.duplicates import DuplicateReport, find_duplicates
 from samplemind.search.filters import (
+    LIST_ITEM_LOADING,
+    TOTAL_COUNT_CAP,
     PageParams,
     SampleFilters,
     SortKey,
+    count_up_to,
     page_params,
+    page_total,
     sample_filters,
     sort_clause,
 )
@@ -47,9 +51,18 @@ from samplemind.search.filters import (
 router = APIRouter(prefix="/audio", tags=["audio"])
 
 
+_LIST_FIELDS = tuple(name for name in SampleRead.model_fields if name != "analysis")
+
+
+def sample_fields(sample: Sample) -> dict[str, Any]:
+    """What a list item shows, read without touching the (deferred) analysis record."""
+    return {name: getattr(sample, name) for name in _LIST_FIELDS}
+
+
 def sample_read(sample: Sample, *, with_analysis: bool = True) -> SampleRead:
-    read = SampleRead.model_validate(sample)
-    return read if with_analysis else read.model_copy(update={"analysis": None})
+    if with_analysis:
+        return SampleRead.model_validate(sample)
+    return SampleRead.model_validate(sample_fields(sample))
 
 
 @router.post(
@@ -209,19 +222,27 @@ async def list_samples(
     sort: SortKey = "-created_at",
     include_analysis: bool = False,
 ) -> SamplePage:
-    """Your samples, filtered, sorted and paginated."""
+    """Your samples, filtered, sorted and paginated.
+
+    Past 1,000 matches counting stops: `total` is then a lower bound that still covers
+    this page and the next, and `total_is_lower_bound` is true.
+    """
     conditions = [Sample.owner_id == user.id, *filters.conditions()]
-    total = await db.scalar(select(func.count()).select_from(Sample).where(*conditions)) or 0
-    rows = await db.scalars(
-        select(Sample).where(*conditions).order_by(*sort_clause(sort))
-        .offset(paging.offset).limit(paging.page_size)
-    )  # fmt: skip
+    counted = await count_up_to(db, conditions, TOTAL_COUNT_CAP)
+    statement = select(Sample).where(*conditions).order_by(*sort_clause(sort))
+    if not include_analysis:
+        statement = statement.options(*LIST_ITEM_LOADING)
+    rows = list(await db.scalars(statement.offset(paging.offset).limit(paging.page_size + 1)))
+    total = page_total(counted, TOTAL_COUNT_CAP, paging, len(rows))
     return SamplePage(
-        items=[sample_read(row, with_analysis=include_analysis) for row in rows],
-        total=total,
+        items=[
+            sample_read(row, with_analysis=include_analysis) for row in rows[: paging.page_size]
+        ],
+        total=total.value,
+        total_is_lower_bound=total.is_lower_bound,
         page=paging.page,
         page_size=paging.page_size,
-        pages=paging.pages(total),
+        pages=paging.pages(total.value),
     )
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     ColumnElement,
     Float,
-    Select,
-    and_,
+    Row,
     case,
     cast,
     func,
@@ -26,11 +26,22 @@ from samplemind.core.errors import NotFound, ValidationFailed
 from samplemind.samples.models import Sample
 from samplemind.samples.service import find_owned_sample, words
 from samplemind.search.camelot import compatible_codes
-from samplemind.search.filters import PageParams, SampleFilters
+from samplemind.search.filters import (
+    LIST_ITEM_LOADING,
+    TOTAL_COUNT_CAP,
+    PageParams,
+    SampleFilters,
+    count_up_to,
+    page_total,
+    sort_clause,
+)
 from samplemind.search.vocabulary import canonical
 
 _SAFE_TERM = re.compile(r"[^a-z0-9]")
 TEMPO_RATIOS = (1.0, 2.0, 0.5)
+HNSW_DEFAULT_EF_SEARCH = 40  # pgvector's default
+HNSW_MAX_EF_SEARCH = 1000  # pgvector's maximum
+OrderedBy = Literal["score", "similarity", "newest"]
 
 
 def text_query(query: str) -> str | None:
@@ -58,12 +69,15 @@ class SearchRequest:
     similar_vector: list[float] | None = None
     compatible_with: uuid.UUID | None = None
     tempo_tolerance: float = 0.06
+    total_cap: int = TOTAL_COUNT_CAP
 
 
 @dataclass
 class SearchResult:
     rows: list[tuple[Sample, float | None, dict[str, float]]]
     total: int
+    total_is_lower_bound: bool = False
+    ordered_by: OrderedBy = "newest"
 
 
 @dataclass
@@ -98,6 +112,13 @@ def _add_similar(plan: _Plan, vector: list[float], exclude: uuid.UUID | None) ->
     plan.nearest_first = distance
 
 
+def _tempo_window(target: float, tolerance: float) -> ColumnElement[bool]:
+    """A range the bpm index can search, a hair wider than ``|bpm/target - 1| <= tolerance``
+    (which is tested exactly beside it)."""
+    slack = 1e-9 * target
+    return Sample.bpm.between(target * (1 - tolerance) - slack, target * (1 + tolerance) + slack)
+
+
 def _add_compatible(plan: _Plan, reference: Sample, tolerance: float, kind_given: bool) -> None:
     if reference.camelot is None and reference.bpm is None:
         raise ValidationFailed(
@@ -114,7 +135,9 @@ def _add_compatible(plan: _Plan, reference: Sample, tolerance: float, kind_given
             case((Sample.camelot == same, 1.0), (Sample.camelot == relative, 0.9), else_=0.8)
         )
     if reference.bpm is not None:
-        deviations = [func.abs(Sample.bpm / (reference.bpm * ratio) - 1) for ratio in TEMPO_RATIOS]
+        targets = [reference.bpm * ratio for ratio in TEMPO_RATIOS]
+        plan.conditions.append(or_(*(_tempo_window(target, tolerance) for target in targets)))
+        deviations = [func.abs(Sample.bpm / target - 1) for target in targets]
         plan.conditions.append(or_(*(deviation <= tolerance for deviation in deviations)))
         closest = func.least(*deviations)
         parts.append(1 - cast(closest, Float) / tolerance * 0.5)
@@ -139,28 +162,86 @@ async def search(db: AsyncSession, request: SearchRequest) -> SearchResult:
     if request.compatible_with is not None:
         reference = await _reference(db, request.owner_id, request.compatible_with)
         _add_compatible(plan, reference, request.tempo_tolerance, request.filters.kind is not None)
-    return await _run(db, plan, request.paging)
+    return await _run(db, plan, request.paging, request.total_cap)
 
 
-async def _run(db: AsyncSession, plan: _Plan, paging: PageParams) -> SearchResult:
-    where = and_(*plan.conditions)
-    total = await db.scalar(select(func.count()).select_from(Sample).where(where)) or 0
-    score_columns = [column.label(name) for name, column in plan.scores.items()]
-    combined: ColumnElement[Any] = literal(None)
-    if plan.scores:
-        combined = sum(plan.scores.values(), literal(0.0)) / len(plan.scores)
-    statement: Select[Any] = select(Sample, combined.label("score"), *score_columns).where(where)
-    if plan.nearest_first is not None and len(plan.scores) == 1:
-        await db.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-        statement = statement.order_by(plan.nearest_first, Sample.id)
-    elif plan.scores:
-        statement = statement.order_by(combined.desc(), Sample.id)
+async def _run(db: AsyncSession, plan: _Plan, paging: PageParams, cap: int) -> SearchResult:
+    counted = await count_up_to(db, plan.conditions, cap)
+    ordered_by = _order_for(plan, ranked=counted <= cap)
+    if ordered_by == "similarity":
+        rows = await _nearest_page(db, plan, paging)
     else:
-        statement = statement.order_by(Sample.created_at.desc(), Sample.id)
-    rows = await db.execute(statement.offset(paging.offset).limit(paging.page_size))
+        rows = await _ordered_page(db, plan, paging, ordered_by)
+    total = page_total(counted, cap, paging, len(rows))
     results = []
-    for row in rows:
+    for row in rows[: paging.page_size]:
         scores = {name: round(float(getattr(row, name)), 4) for name in plan.scores}
         score = round(float(row.score), 4) if plan.scores else None
         results.append((row.Sample, score, scores))
-    return SearchResult(rows=results, total=total)
+    return SearchResult(
+        rows=results, total=total.value, total_is_lower_bound=total.is_lower_bound,
+        ordered_by=ordered_by,
+    )  # fmt: skip
+
+
+def _order_for(plan: _Plan, *, ranked: bool) -> OrderedBy:
+    """Nearest first for "sounds like" alone; by score while few match; otherwise the
+    cheapest meaningful order: nearest first if there is a reference, else newest first."""
+    if plan.nearest_first is not None and (len(plan.scores) == 1 or not ranked):
+        return "similarity"
+    if plan.scores and ranked:
+        return "score"
+    return "newest"
+
+
+def _combined(plan: _Plan) -> ColumnElement[Any]:
+    if not plan.scores:
+        return literal(None)
+    return sum(plan.scores.values(), literal(0.0)) / len(plan.scores)
+
+
+def _page_columns(plan: _Plan) -> list[Any]:
+    return [
+        Sample,
+        _combined(plan).label("score"),
+        *(column.label(name) for name, column in plan.scores.items()),
+    ]
+
+
+async def _ordered_page(
+    db: AsyncSession, plan: _Plan, paging: PageParams, ordered_by: OrderedBy
+) -> list[Row[Any]]:
+    """One page (and one row more) by score or newest first."""
+    order: Sequence[Any] = sort_clause("-created_at")
+    if ordered_by == "score":
+        order = [_combined(plan).desc(), Sample.id]
+    statement = (
+        select(*_page_columns(plan)).where(*plan.conditions).order_by(*order)
+        .options(*LIST_ITEM_LOADING).offset(paging.offset).limit(paging.page_size + 1)
+    )  # fmt: skip
+    return list(await db.execute(statement))
+
+
+async def _nearest_page(db: AsyncSession, plan: _Plan, paging: PageParams) -> list[Row[Any]]:
+    """One page (and one row more) nearest first, through the HNSW index.
+
+    The index scan runs in a materialized CTE with an iterative scan, so filters and other
+    owners' rows do not starve the page; the outer query restores the exact order (relaxed
+    order may swap near neighbours) with ``id`` breaking ties.
+    """
+    assert plan.nearest_first is not None
+    wanted = paging.offset + paging.page_size + 1
+    ef_search = min(HNSW_MAX_EF_SEARCH, max(HNSW_DEFAULT_EF_SEARCH, wanted))
+    await db.execute(text(f"SET LOCAL hnsw.ef_search = {int(ef_search)}"))
+    await db.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+    nearest = (
+        select(Sample.id, plan.nearest_first.label("distance"))
+        .where(*plan.conditions).order_by(plan.nearest_first).limit(wanted)
+        .cte("nearest").prefix_with("MATERIALIZED")
+    )  # fmt: skip
+    statement = (
+        select(*_page_columns(plan)).join(nearest, nearest.c.id == Sample.id)
+        .order_by(nearest.c.distance, Sample.id).options(*LIST_ITEM_LOADING)
+        .offset(paging.offset).limit(paging.page_size + 1)
+    )  # fmt: skip
+    return list(await db.execute(statement))
