@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from samplemind.auth.dependencies import CurrentUser, DbSession
@@ -36,17 +35,13 @@ from samplemind.samples.storage import Storage
 from samplemind.samples.upload import add_sample, check_audio, latest_job, release_content
 from samplemind.search.duplicates import DuplicateReport, find_duplicates
 from samplemind.search.filters import (
-    LIST_ITEM_LOADING,
-    TOTAL_COUNT_CAP,
     PageParams,
     SampleFilters,
     SortKey,
-    count_up_to,
     page_params,
-    page_total,
     sample_filters,
-    sort_clause,
 )
+from samplemind.search.service import list_page
 
 router = APIRouter(prefix="/audio", tags=["audio"])
 
@@ -227,22 +222,14 @@ async def list_samples(
     Past 1,000 matches counting stops: `total` is then a lower bound that still covers
     this page and the next, and `total_is_lower_bound` is true.
     """
-    conditions = [Sample.owner_id == user.id, *filters.conditions()]
-    counted = await count_up_to(db, conditions, TOTAL_COUNT_CAP)
-    statement = select(Sample).where(*conditions).order_by(*sort_clause(sort))
-    if not include_analysis:
-        statement = statement.options(*LIST_ITEM_LOADING)
-    rows = list(await db.scalars(statement.offset(paging.offset).limit(paging.page_size + 1)))
-    total = page_total(counted, TOTAL_COUNT_CAP, paging, len(rows))
+    page = await list_page(db, user.id, filters, paging, sort=sort, with_analysis=include_analysis)
     return SamplePage(
-        items=[
-            sample_read(row, with_analysis=include_analysis) for row in rows[: paging.page_size]
-        ],
-        total=total.value,
-        total_is_lower_bound=total.is_lower_bound,
+        items=[sample_read(row, with_analysis=include_analysis) for row in page.samples],
+        total=page.total.value,
+        total_is_lower_bound=page.total.is_lower_bound,
         page=paging.page,
         page_size=paging.page_size,
-        pages=paging.pages(total.value),
+        pages=paging.pages(page.total.value),
     )
 
 

@@ -166,7 +166,8 @@ def page_total(counted: int, cap: int, paging: PageParams, fetched: int) -> Tota
     """
     if counted <= cap:
         return Total(counted, is_lower_bound=False)
-    return Total(max(counted, paging.offset + fetched), is_lower_bound=True)
+    seen = paging.offset + fetched if fetched else 0  # an empty page proves nothing
+    return Total(max(counted, seen), is_lower_bound=True)
 
 
 LIST_ITEM_LOADING: tuple[LoaderOption, ...] = tuple(

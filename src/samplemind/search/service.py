@@ -31,6 +31,8 @@ from samplemind.search.filters import (
     TOTAL_COUNT_CAP,
     PageParams,
     SampleFilters,
+    SortKey,
+    Total,
     count_up_to,
     page_total,
     sort_clause,
@@ -78,6 +80,33 @@ class SearchResult:
     total: int
     total_is_lower_bound: bool = False
     ordered_by: OrderedBy = "newest"
+
+
+@dataclass
+class ListPage:
+    samples: list[Sample]
+    total: Total
+
+
+async def list_page(
+    db: AsyncSession,
+    owner_id: uuid.UUID,
+    filters: SampleFilters,
+    paging: PageParams,
+    *,
+    sort: SortKey = "-created_at",
+    with_analysis: bool = False,
+    cap: int = TOTAL_COUNT_CAP,
+) -> ListPage:
+    """One page of the library, sorted; the total is counted up to ``cap``."""
+    conditions = [Sample.owner_id == owner_id, *filters.conditions()]
+    counted = await count_up_to(db, conditions, cap)
+    statement = select(Sample).where(*conditions).order_by(*sort_clause(sort))
+    if not with_analysis:
+        statement = statement.options(*LIST_ITEM_LOADING)
+    rows = list(await db.scalars(statement.offset(paging.offset).limit(paging.page_size + 1)))
+    total = page_total(counted, cap, paging, len(rows))
+    return ListPage(samples=rows[: paging.page_size], total=total)
 
 
 @dataclass
