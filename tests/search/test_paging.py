@@ -81,11 +81,14 @@ async def library(database_url: str) -> AsyncIterator[Library]:
         await engine.dispose()
 
 
-async def _search(library: Library, *, cap: int, page: int = 1, **values: Any) -> SearchResult:
+async def _search(
+    library: Library, *, cap: int, page: int = 1, exact_limit: int = 5000, **values: Any
+) -> SearchResult:
     filters = SampleFilters(**{k: v for k, v in values.items() if k in SampleFilters.model_fields})
     request = SearchRequest(
         owner_id=library.alice, filters=filters, paging=PageParams(page=page, page_size=5),
         query=values.get("query"), similar_to=values.get("similar_to"), total_cap=cap,
+        exact_nearest_limit=exact_limit,
     )  # fmt: skip
     return await search(library.db, request)
 
@@ -145,21 +148,17 @@ def _nearest(library: Library, reference: uuid.UUID, candidates: list[Sample]) -
     return sorted(distance, key=lambda i: (round(distance[i], 6), i))
 
 
+@pytest.mark.parametrize("exact_limit", [5000, 0], ids=["measured", "hnsw"])
 async def test_similar_with_filters_returns_only_matching_rows_nearest_first(
-    library: Library,
+    library: Library, exact_limit: int
 ) -> None:
     loops = [s for s in library.samples.values() if s.kind == "loop"]
     reference = loops[0].id
     matching = [s for s in loops if 95 <= (s.bpm or 0) <= 104 and s.id != reference]
+    filters = {"kind": "loop", "min_tempo": 95, "max_tempo": 104}
     pages = [
         await _search(
-            library,
-            cap=3,
-            similar_to=reference,
-            kind="loop",
-            min_tempo=95,
-            max_tempo=104,
-            page=page,
+            library, cap=3, exact_limit=exact_limit, similar_to=reference, page=page, **filters
         )
         for page in (1, 2, 3)
     ]

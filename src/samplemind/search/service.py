@@ -18,7 +18,6 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    text,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,6 +42,8 @@ _SAFE_TERM = re.compile(r"[^a-z0-9]")
 TEMPO_RATIOS = (1.0, 2.0, 0.5)
 HNSW_DEFAULT_EF_SEARCH = 40  # pgvector's default
 HNSW_MAX_EF_SEARCH = 1000  # pgvector's maximum
+EXACT_NEAREST_LIMIT = 5000
+"""Up to this many matches of a narrowed "sounds like" search are measured exactly."""
 OrderedBy = Literal["score", "similarity", "newest"]
 
 
@@ -72,6 +73,7 @@ class SearchRequest:
     compatible_with: uuid.UUID | None = None
     tempo_tolerance: float = 0.06
     total_cap: int = TOTAL_COUNT_CAP
+    exact_nearest_limit: int = EXACT_NEAREST_LIMIT
 
 
 @dataclass
@@ -114,6 +116,7 @@ class _Plan:
     conditions: list[ColumnElement[bool]] = field(default_factory=list)
     scores: dict[str, ColumnElement[Any]] = field(default_factory=dict)
     nearest_first: ColumnElement[Any] | None = None
+    narrowed: bool = False  # conditions beyond the owner's and the reference's
 
 
 async def _reference(db: AsyncSession, owner_id: uuid.UUID, sample_id: uuid.UUID) -> Sample:
@@ -177,7 +180,9 @@ def _add_compatible(plan: _Plan, reference: Sample, tolerance: float, kind_given
 
 
 async def search(db: AsyncSession, request: SearchRequest) -> SearchResult:
-    plan = _Plan(conditions=[Sample.owner_id == request.owner_id, *request.filters.conditions()])
+    filters = request.filters.conditions()
+    plan = _Plan(conditions=[Sample.owner_id == request.owner_id, *filters])
+    plan.narrowed = bool(filters or request.query or request.compatible_with)
     if request.query:
         _add_text(plan, request.query)
     vector = request.similar_vector
@@ -191,17 +196,20 @@ async def search(db: AsyncSession, request: SearchRequest) -> SearchResult:
     if request.compatible_with is not None:
         reference = await _reference(db, request.owner_id, request.compatible_with)
         _add_compatible(plan, reference, request.tempo_tolerance, request.filters.kind is not None)
-    return await _run(db, plan, request.paging, request.total_cap)
+    return await _run(db, plan, request)
 
 
-async def _run(db: AsyncSession, plan: _Plan, paging: PageParams, cap: int) -> SearchResult:
-    counted = await count_up_to(db, plan.conditions, cap)
+async def _run(db: AsyncSession, plan: _Plan, request: SearchRequest) -> SearchResult:
+    paging, cap, count_limit = request.paging, request.total_cap, request.total_cap
+    if plan.nearest_first is not None and plan.narrowed:
+        count_limit = max(cap, request.exact_nearest_limit)
+    counted = await count_up_to(db, plan.conditions, count_limit)
     ordered_by = _order_for(plan, ranked=counted <= cap)
     if ordered_by == "similarity":
-        rows = await _nearest_page(db, plan, paging)
+        rows = await _nearest_page(db, plan, paging, exact=counted <= count_limit)
     else:
         rows = await _ordered_page(db, plan, paging, ordered_by)
-    total = page_total(counted, cap, paging, len(rows))
+    total = page_total(counted, count_limit, paging, len(rows))
     results = []
     for row in rows[: paging.page_size]:
         scores = {name: round(float(getattr(row, name)), 4) for name in plan.scores}
@@ -251,26 +259,39 @@ async def _ordered_page(
     return list(await db.execute(statement))
 
 
-async def _nearest_page(db: AsyncSession, plan: _Plan, paging: PageParams) -> list[Row[Any]]:
-    """One page (and one row more) nearest first, through the HNSW index.
+async def _nearest_page(
+    db: AsyncSession, plan: _Plan, paging: PageParams, *, exact: bool
+) -> list[Row[Any]]:
+    """One page (and one row more) nearest first.
 
-    The index scan runs in a materialized CTE with an iterative scan, so filters and other
-    owners' rows do not starve the page; the outer query restores the exact order (relaxed
-    order may swap near neighbours) with ``id`` breaking ties.
+    ``exact``: every match is measured (few matches: an HNSW scan whose neighbours the
+    filters reject would read far more rows, and could stop short). Otherwise the HNSW
+    index is scanned in a materialized CTE with an iterative scan, so filters and other
+    owners' rows do not starve the page; the outer query restores the exact order
+    (relaxed order may swap near neighbours; ``+ 0`` keeps PostgreSQL from assuming the
+    CTE is sorted) with ``id`` breaking ties.
     """
     assert plan.nearest_first is not None
     wanted = paging.offset + paging.page_size + 1
     ef_search = min(HNSW_MAX_EF_SEARCH, max(HNSW_DEFAULT_EF_SEARCH, wanted))
-    await db.execute(text(f"SET LOCAL hnsw.ef_search = {int(ef_search)}"))
-    await db.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+    distance = plan.nearest_first
+    if exact:
+        distance = distance + 0  # no index can give this order: sort the matches
+    else:
+        await db.execute(
+            select(
+                func.set_config("hnsw.ef_search", str(ef_search), True),
+                func.set_config("hnsw.iterative_scan", "relaxed_order", True),
+            )
+        )
     nearest = (
         select(Sample.id, plan.nearest_first.label("distance"))
-        .where(*plan.conditions).order_by(plan.nearest_first).limit(wanted)
+        .where(*plan.conditions).order_by(distance).limit(wanted)
         .cte("nearest").prefix_with("MATERIALIZED")
     )  # fmt: skip
     statement = (
         select(*_page_columns(plan)).join(nearest, nearest.c.id == Sample.id)
-        .order_by(nearest.c.distance, Sample.id).options(*LIST_ITEM_LOADING)
+        .order_by(nearest.c.distance + 0, Sample.id).options(*LIST_ITEM_LOADING)
         .offset(paging.offset).limit(paging.page_size + 1)
     )  # fmt: skip
     return list(await db.execute(statement))
