@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -200,16 +199,25 @@ async def search(db: AsyncSession, request: SearchRequest) -> SearchResult:
 
 
 async def _run(db: AsyncSession, plan: _Plan, request: SearchRequest) -> SearchResult:
-    paging, cap, count_limit = request.paging, request.total_cap, request.total_cap
+    """A page in one pass over the matches while they number at most ``limit``; past that,
+    one capped count, then a page read in index order (HNSW or newest first)."""
+    paging, cap, limit = request.paging, request.total_cap, request.total_cap
     if plan.nearest_first is not None and plan.narrowed:
-        count_limit = max(cap, request.exact_nearest_limit)
-    counted = await count_up_to(db, plan.conditions, count_limit)
-    ordered_by = _order_for(plan, ranked=counted <= cap)
-    if ordered_by == "similarity":
-        rows = await _nearest_page(db, plan, paging, exact=counted <= count_limit)
+        limit = max(cap, request.exact_nearest_limit)
+    rows = await _page_of_few(db, plan, paging, limit=limit, cap=cap)
+    if rows:
+        counted = int(rows[0].matched)
+    else:  # past the last page, or nothing matches
+        counted = await count_up_to(db, plan.conditions, limit) if paging.offset else 0
+    if counted <= limit:
+        ordered_by = _order_for(plan, ranked=counted <= cap)
+    elif plan.nearest_first is not None:
+        ordered_by = "similarity"
+        rows = await _nearest_page(db, plan, paging)
     else:
-        rows = await _ordered_page(db, plan, paging, ordered_by)
-    total = page_total(counted, count_limit, paging, len(rows))
+        ordered_by = "newest"
+        rows = await _newest_page(db, plan, paging)
+    total = page_total(counted, limit, paging, len(rows))
     results = []
     for row in rows[: paging.page_size]:
         scores = {name: round(float(getattr(row, name)), 4) for name in plan.scores}
@@ -237,6 +245,41 @@ def _combined(plan: _Plan) -> ColumnElement[Any]:
     return sum(plan.scores.values(), literal(0.0)) / len(plan.scores)
 
 
+async def _page_of_few(
+    db: AsyncSession, plan: _Plan, paging: PageParams, *, limit: int, cap: int
+) -> list[Row[Any]]:
+    """One page (and one row more), each row with ``matched``: how many match, up to
+    ``limit + 1``. Right only when ``matched <= limit``: then every match was read once,
+    scored, and ordered as ``_order_for`` says, in SQL."""
+    distance = plan.nearest_first if plan.nearest_first is not None else literal(None)
+    matches = (
+        select(
+            Sample.id, Sample.created_at, _combined(plan).label("score"),
+            distance.label("distance"),
+            *(column.label(name) for name, column in plan.scores.items()),
+        )
+        .where(*plan.conditions).limit(limit + 1)
+        .cte("matches").prefix_with("MATERIALIZED")
+    )  # fmt: skip
+    matched = select(func.count()).select_from(matches).scalar_subquery()
+    cheap: ColumnElement[Any] = matches.c.created_at.desc().nulls_last()
+    if plan.nearest_first is not None:
+        cheap = matches.c.distance + 0  # "+ 0": no index may serve this order
+    order = [cheap, matches.c.id]
+    if plan.scores and not (plan.nearest_first is not None and len(plan.scores) == 1):
+        by_score = case((matched <= cap, matches.c.score))
+        order.insert(0, by_score.desc().nulls_last())
+    statement = (
+        select(
+            Sample, matches.c.score,
+            *(matches.c[name] for name in plan.scores), matched.label("matched"),
+        )
+        .join(matches, matches.c.id == Sample.id).order_by(*order)
+        .options(*LIST_ITEM_LOADING).offset(paging.offset).limit(paging.page_size + 1)
+    )  # fmt: skip
+    return list(await db.execute(statement))
+
+
 def _page_columns(plan: _Plan) -> list[Any]:
     return [
         Sample,
@@ -245,48 +288,36 @@ def _page_columns(plan: _Plan) -> list[Any]:
     ]
 
 
-async def _ordered_page(
-    db: AsyncSession, plan: _Plan, paging: PageParams, ordered_by: OrderedBy
-) -> list[Row[Any]]:
-    """One page (and one row more) by score or newest first."""
-    order: Sequence[Any] = sort_clause("-created_at")
-    if ordered_by == "score":
-        order = [_combined(plan).desc(), Sample.id]
+async def _newest_page(db: AsyncSession, plan: _Plan, paging: PageParams) -> list[Row[Any]]:
+    """One page (and one row more) newest first, read in the order of the index."""
     statement = (
-        select(*_page_columns(plan)).where(*plan.conditions).order_by(*order)
-        .options(*LIST_ITEM_LOADING).offset(paging.offset).limit(paging.page_size + 1)
+        select(*_page_columns(plan)).where(*plan.conditions)
+        .order_by(*sort_clause("-created_at")).options(*LIST_ITEM_LOADING)
+        .offset(paging.offset).limit(paging.page_size + 1)
     )  # fmt: skip
     return list(await db.execute(statement))
 
 
-async def _nearest_page(
-    db: AsyncSession, plan: _Plan, paging: PageParams, *, exact: bool
-) -> list[Row[Any]]:
-    """One page (and one row more) nearest first.
+async def _nearest_page(db: AsyncSession, plan: _Plan, paging: PageParams) -> list[Row[Any]]:
+    """One page (and one row more) nearest first, through the HNSW index.
 
-    ``exact``: every match is measured (few matches: an HNSW scan whose neighbours the
-    filters reject would read far more rows, and could stop short). Otherwise the HNSW
-    index is scanned in a materialized CTE with an iterative scan, so filters and other
-    owners' rows do not starve the page; the outer query restores the exact order
+    The index is scanned in a materialized CTE with an iterative scan, so filters and
+    other owners' rows do not starve the page; the outer query restores the exact order
     (relaxed order may swap near neighbours; ``+ 0`` keeps PostgreSQL from assuming the
     CTE is sorted) with ``id`` breaking ties.
     """
     assert plan.nearest_first is not None
     wanted = paging.offset + paging.page_size + 1
     ef_search = min(HNSW_MAX_EF_SEARCH, max(HNSW_DEFAULT_EF_SEARCH, wanted))
-    distance = plan.nearest_first
-    if exact:
-        distance = distance + 0  # no index can give this order: sort the matches
-    else:
-        await db.execute(
-            select(
-                func.set_config("hnsw.ef_search", str(ef_search), True),
-                func.set_config("hnsw.iterative_scan", "relaxed_order", True),
-            )
+    await db.execute(
+        select(
+            func.set_config("hnsw.ef_search", str(ef_search), True),
+            func.set_config("hnsw.iterative_scan", "relaxed_order", True),
         )
+    )
     nearest = (
         select(Sample.id, plan.nearest_first.label("distance"))
-        .where(*plan.conditions).order_by(distance).limit(wanted)
+        .where(*plan.conditions).order_by(plan.nearest_first).limit(wanted)
         .cte("nearest").prefix_with("MATERIALIZED")
     )  # fmt: skip
     statement = (
