@@ -269,13 +269,19 @@ async def _page_of_few(
     if plan.scores and not (plan.nearest_first is not None and len(plan.scores) == 1):
         by_score = case((matched <= cap, matches.c.score))
         order.insert(0, by_score.desc().nulls_last())
-    statement = (
+    ranked = (
         select(
-            Sample, matches.c.score,
-            *(matches.c[name] for name in plan.scores), matched.label("matched"),
+            matches.c.id, matches.c.score, *(matches.c[name] for name in plan.scores),
+            matched.label("matched"), func.row_number().over(order_by=order).label("position"),
         )
-        .join(matches, matches.c.id == Sample.id).order_by(*order)
-        .options(*LIST_ITEM_LOADING).offset(paging.offset).limit(paging.page_size + 1)
+        .subquery("ranked")
+    )  # fmt: skip
+    first = paging.offset + 1
+    statement = (
+        select(Sample, ranked.c.score, *(ranked.c[name] for name in plan.scores), ranked.c.matched)
+        .join(ranked, ranked.c.id == Sample.id)
+        .where(ranked.c.position.between(first, first + paging.page_size))
+        .order_by(ranked.c.position).options(*LIST_ITEM_LOADING)
     )  # fmt: skip
     return list(await db.execute(statement))
 
