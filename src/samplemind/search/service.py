@@ -249,15 +249,13 @@ async def _page_of_few(
     db: AsyncSession, plan: _Plan, paging: PageParams, *, limit: int, cap: int
 ) -> list[Row[Any]]:
     """One page (and one row more), each row with ``matched``: how many match, up to
-    ``limit + 1``. Right only when ``matched <= limit``: then every match was read once,
-    scored, and ordered as ``_order_for`` says, in SQL."""
+    ``limit + 1``. Right only when ``matched <= limit``: then every match was read once
+    and ordered as ``_order_for`` says, in SQL; scores are computed for every match only
+    when they decide the order (``matched <= cap``), otherwise for the page's rows alone.
+    """
     distance = plan.nearest_first if plan.nearest_first is not None else literal(None)
     matches = (
-        select(
-            Sample.id, Sample.created_at, _combined(plan).label("score"),
-            distance.label("distance"),
-            *(column.label(name) for name, column in plan.scores.items()),
-        )
+        select(Sample.id, Sample.created_at, distance.label("distance"))
         .where(*plan.conditions).limit(limit + 1)
         .cte("matches").prefix_with("MATERIALIZED")
     )  # fmt: skip
@@ -266,19 +264,20 @@ async def _page_of_few(
     if plan.nearest_first is not None:
         cheap = matches.c.distance + 0  # "+ 0": no index may serve this order
     order = [cheap, matches.c.id]
+    source: Any = matches
     if plan.scores and not (plan.nearest_first is not None and len(plan.scores) == 1):
-        by_score = case((matched <= cap, matches.c.score))
-        order.insert(0, by_score.desc().nulls_last())
+        order.insert(0, case((matched <= cap, _combined(plan))).desc().nulls_last())
+        source = matches.join(Sample, Sample.id == matches.c.id)
     ranked = (
         select(
-            matches.c.id, matches.c.score, *(matches.c[name] for name in plan.scores),
-            matched.label("matched"), func.row_number().over(order_by=order).label("position"),
+            matches.c.id, matched.label("matched"),
+            func.row_number().over(order_by=order).label("position"),
         )
-        .subquery("ranked")
+        .select_from(source).subquery("ranked")
     )  # fmt: skip
     first = paging.offset + 1
     statement = (
-        select(Sample, ranked.c.score, *(ranked.c[name] for name in plan.scores), ranked.c.matched)
+        select(*_page_columns(plan), ranked.c.matched)
         .join(ranked, ranked.c.id == Sample.id)
         .where(ranked.c.position.between(first, first + paging.page_size))
         .order_by(ranked.c.position).options(*LIST_ITEM_LOADING)
