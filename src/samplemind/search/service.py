@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sqlalchemy import (
+    Column,
     ColumnElement,
     Float,
     Row,
@@ -19,6 +20,8 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.util import ClauseAdapter
+from sqlalchemy.sql.visitors import iterate
 
 from samplemind.core.errors import NotFound, ValidationFailed
 from samplemind.samples.models import Sample
@@ -250,12 +253,12 @@ async def _page_of_few(
 ) -> list[Row[Any]]:
     """One page (and one row more), each row with ``matched``: how many match, up to
     ``limit + 1``. Right only when ``matched <= limit``: then every match was read once
-    and ordered as ``_order_for`` says, in SQL; scores are computed for every match only
-    when they decide the order (``matched <= cap``), otherwise for the page's rows alone.
+    (with the columns its scores need) and ordered as ``_order_for`` says, in SQL; scores
+    are computed for every match only when they decide the order (``matched <= cap``).
     """
     distance = plan.nearest_first if plan.nearest_first is not None else literal(None)
     matches = (
-        select(Sample.id, Sample.created_at, distance.label("distance"))
+        select(Sample.id, Sample.created_at, distance.label("distance"), *_scored_columns(plan))
         .where(*plan.conditions).limit(limit + 1)
         .cte("matches").prefix_with("MATERIALIZED")
     )  # fmt: skip
@@ -264,16 +267,15 @@ async def _page_of_few(
     if plan.nearest_first is not None:
         cheap = matches.c.distance + 0  # "+ 0": no index may serve this order
     order = [cheap, matches.c.id]
-    source: Any = matches
     if plan.scores and not (plan.nearest_first is not None and len(plan.scores) == 1):
-        order.insert(0, case((matched <= cap, _combined(plan))).desc().nulls_last())
-        source = matches.join(Sample, Sample.id == matches.c.id)
+        score = ClauseAdapter(matches).traverse(_combined(plan))  # on the CTE's columns
+        order.insert(0, case((matched <= cap, score)).desc().nulls_last())
     ranked = (
         select(
             matches.c.id, matched.label("matched"),
             func.row_number().over(order_by=order).label("position"),
         )
-        .select_from(source).subquery("ranked")
+        .subquery("ranked")
     )  # fmt: skip
     first = paging.offset + 1
     statement = (
@@ -283,6 +285,19 @@ async def _page_of_few(
         .order_by(ranked.c.position).options(*LIST_ITEM_LOADING)
     )  # fmt: skip
     return list(await db.execute(statement))
+
+
+def _scored_columns(plan: _Plan) -> list[Column[Any]]:
+    """The columns of ``samples`` that the scores read (besides id and created_at)."""
+    found = {
+        element.name: element
+        for expression in plan.scores.values()
+        for element in iterate(expression)
+        if isinstance(element, Column)
+        and element.table is Sample.__table__
+        and element.name not in ("id", "created_at")
+    }
+    return [found[name] for name in sorted(found)]
 
 
 def _page_columns(plan: _Plan) -> list[Any]:
