@@ -20,6 +20,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import CTE
 from sqlalchemy.sql.util import ClauseAdapter
 from sqlalchemy.sql.visitors import iterate
 
@@ -268,7 +269,7 @@ async def _page_of_few(
         cheap = matches.c.distance + 0  # "+ 0": no index may serve this order
     order = [cheap, matches.c.id]
     if plan.scores and not (plan.nearest_first is not None and len(plan.scores) == 1):
-        score = ClauseAdapter(matches).traverse(_combined(plan))  # on the CTE's columns
+        score = _combined_on(matches, plan)
         order.insert(0, case((matched <= cap, score)).desc().nulls_last())
     ranked = (
         select(
@@ -287,15 +288,26 @@ async def _page_of_few(
     return list(await db.execute(statement))
 
 
+def _combined_on(matches: CTE, plan: _Plan) -> ColumnElement[Any]:
+    """The combined score on the CTE's columns; similarity from its distance."""
+    adapter = ClauseAdapter(matches)
+    parts = [
+        1 - matches.c.distance if name == "similarity" else adapter.traverse(score)
+        for name, score in plan.scores.items()
+    ]
+    return sum(parts, literal(0.0)) / len(parts)
+
+
 def _scored_columns(plan: _Plan) -> list[Column[Any]]:
-    """The columns of ``samples`` that the scores read (besides id and created_at)."""
+    """The columns of ``samples`` that the scores read, but id, created_at and the
+    embedding (similarity comes from the distance)."""
     found = {
         element.name: element
         for expression in plan.scores.values()
         for element in iterate(expression)
         if isinstance(element, Column)
         and element.table is Sample.__table__
-        and element.name not in ("id", "created_at")
+        and element.name not in ("id", "created_at", "embedding")
     }
     return [found[name] for name in sorted(found)]
 
