@@ -69,21 +69,29 @@ class BenchDatabase:
 
 
 @contextmanager
-def bench_database(prefix: str = "samplemind-bench-") -> Iterator[BenchDatabase]:
-    """A fresh embedded PostgreSQL in a temp dir; stopped and deleted on exit."""
+def bench_database(
+    prefix: str = "samplemind-bench-", *, keep: Path | None = None
+) -> Iterator[BenchDatabase]:
+    """A fresh embedded PostgreSQL in a temp dir; stopped and deleted on exit.
+
+    With ``keep``, the server's data lives in that folder instead and survives the run
+    (started again, and migrated to head, by the next run given the same folder).
+    """
     from samplemind.core.embedded_postgres import EmbeddedPostgres
     from samplemind.core.migrate import migrate
 
-    root = Path(tempfile.mkdtemp(prefix=prefix))
+    root = keep or Path(tempfile.mkdtemp(prefix=prefix))
+    root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o755)  # the embedded server runs as another user when we are root
-    server = EmbeddedPostgres(root, delete_on_stop=True)
+    server = EmbeddedPostgres(root, delete_on_stop=keep is None)
     try:
         url = server.start()
         migrate(url)
         yield BenchDatabase(root=root, url=url, server=server)
     finally:
         server.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        if keep is None:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def bench_env(**settings: str) -> dict[str, str]:

@@ -41,6 +41,11 @@ How the library is built
 Usage::
 
     python bench/search.py [--rows 100000] [--requests 200] [--explain] [--seed 0]
+        [--keep-db DIR]
+
+``--keep-db DIR`` keeps the built library (database and row ids) in ``DIR``; a later run
+with the same folder and build arguments skips the build and measures that library again
+(migrated to head first). Quoted figures come from fresh builds.
 """
 
 from __future__ import annotations
@@ -70,6 +75,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _corpus import pick_corpus_files
 from _server import (
     DEFAULT_CORPUS,
+    BenchUser,
     bench_database,
     bench_env,
     login_token,
@@ -630,63 +636,119 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN (ANALYZE, BUFFERS)")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--keep-db", type=Path, help="build the library in this folder and "
+                        "keep it; later runs given the same folder reuse it")  # fmt: skip
     args = parser.parse_args()
 
     print(f"machine: {machine_summary()}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-    started = time.perf_counter()
-    bases = analyse_bases(args.corpus, args.one_shots, args.loops, seed=args.seed, jobs=args.jobs)
-    analysis_seconds = time.perf_counter() - started
-    print(f"analysed {len(bases)} base files in {analysis_seconds:.1f} s")
-
-    report: dict[str, Any] = {
-        "args": {k: str(v) for k, v in vars(args).items()},
-    }
+    kept = _kept_library(args)
+    report: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}}
+    analysis_seconds = 0.0
+    bases: list[Base] = []
+    if kept is None:
+        started = time.perf_counter()
+        bases = analyse_bases(
+            args.corpus, args.one_shots, args.loops, seed=args.seed, jobs=args.jobs
+        )
+        analysis_seconds = time.perf_counter() - started
+        print(f"analysed {len(bases)} base files in {analysis_seconds:.1f} s")
     with (
-        bench_database() as database,
+        bench_database(keep=args.keep_db) as database,
         tempfile.TemporaryDirectory(prefix="samplemind-bench-serve-") as serve_dir,
     ):
         env = bench_env(database_url=database.url, data_dir=str(Path(serve_dir) / "data"))
         server, base_url = start_serve(env, Path(serve_dir) / "serve.log")
         try:
-            user = register_user(base_url)
-            ids = RowIds()
-            print(f"inserting {args.rows} rows in batches of {args.batch} ...")
-            library = asyncio.run(build_library(database.url, bases, args, uuid.UUID(user.id), ids))
-            report["library"] = library
-            print(
-                f"inserted {args.rows} rows in {library['insert_seconds']:.1f} s "
-                f"({args.rows / library['insert_seconds']:,.0f} rows/s; building the "
-                f"objects took another {library['build_seconds']:.1f} s), "
-                f"ANALYZE {library['analyze_seconds']:.1f} s"
-            )
-            print(f"  sizes (MB): {library['sizes_mb']}, toast {library['toast_mb']} MB")
-            print(f"  {len(ids.keyed_loops)} keyed loops, {len(ids.one_shots)} one-shots")
-            user.token = login_token(base_url, user.email)  # fresh after the insert
-            print(f"HTTP, sequential, {args.requests} requests per family (ms):")
-            http, used = run_http(
-                base_url, user.token, ids,
-                requests=args.requests, warmup=args.warmup, seed=args.seed,
-            )  # fmt: skip
-            report["http"] = http
-            if args.service_requests:
-                print(f"in-process service time, {args.service_requests} calls (ms):")
-                service = asyncio.run(
-                    service_times(database.url, uuid.UUID(user.id), used, args.service_requests)
-                )
-                report["service"] = service
-                for family, row in service.items():
-                    print(f"  {family:<20} p50 {row['p50']:7.1f}  p95 {row['p95']:7.1f}")
-            if args.explain:
-                plans = asyncio.run(explain(database.url, uuid.UUID(user.id), used))
-                report["explain"] = plans
-                for family, plan in plans.items():
-                    print(f"\n===== EXPLAIN {family}\n{plan}")
+            if kept is None:
+                user, ids = _build(database.url, base_url, bases, args, report)
+            else:
+                user, ids = _reuse(base_url, kept, report)
+            _measure(database.url, base_url, user, ids, args, report)
             report["server_tracebacks"] = server.tracebacks()
         finally:
             server.stop()
     _summary(report, analysis_seconds)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, default=str))
+
+
+KEPT_LIBRARY = "library.json"
+
+
+def _kept_library(args: argparse.Namespace) -> dict[str, Any] | None:
+    """What a previous run with ``--keep-db`` built there, if it matches these arguments."""
+    if args.keep_db is None or not (args.keep_db / KEPT_LIBRARY).exists():
+        return None
+    kept: dict[str, Any] = json.loads((args.keep_db / KEPT_LIBRARY).read_text())
+    if kept["build"] != _build_args(args):
+        raise SystemExit(f"{args.keep_db} holds another library: {kept['build']}")
+    print(f"reusing the library kept in {args.keep_db} (built {kept['built_at']})")
+    return kept
+
+
+def _build_args(args: argparse.Namespace) -> dict[str, str]:
+    names = ("rows", "one_shots", "loops", "noise", "loop_share", "seed", "corpus")
+    return {name: str(getattr(args, name)) for name in names}
+
+
+def _build(
+    url: str, base_url: str, bases: list[Base], args: argparse.Namespace, report: dict[str, Any]
+) -> tuple[BenchUser, RowIds]:
+    user = register_user(base_url)
+    ids = RowIds()
+    print(f"inserting {args.rows} rows in batches of {args.batch} ...")
+    library = asyncio.run(build_library(url, bases, args, uuid.UUID(user.id), ids))
+    report["library"] = library
+    print(
+        f"inserted {args.rows} rows in {library['insert_seconds']:.1f} s "
+        f"({args.rows / library['insert_seconds']:,.0f} rows/s; building the "
+        f"objects took another {library['build_seconds']:.1f} s), "
+        f"ANALYZE {library['analyze_seconds']:.1f} s"
+    )
+    print(f"  sizes (MB): {library['sizes_mb']}, toast {library['toast_mb']} MB")
+    print(f"  {len(ids.keyed_loops)} keyed loops, {len(ids.one_shots)} one-shots")
+    if args.keep_db is not None:
+        kept = {
+            "build": _build_args(args), "built_at": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+            "user": {"id": user.id, "email": user.email}, "library": library,
+            "ids": {name: [str(i) for i in values] for name, values in vars(ids).items()},
+        }  # fmt: skip
+        (args.keep_db / KEPT_LIBRARY).write_text(json.dumps(kept, default=str))
+    return user, ids
+
+
+def _reuse(base_url: str, kept: dict[str, Any], report: dict[str, Any]) -> tuple[BenchUser, RowIds]:
+    report["library"] = {**kept["library"], "reused": kept["built_at"]}
+    ids = RowIds(**{name: [uuid.UUID(i) for i in values] for name, values in kept["ids"].items()})
+    email = kept["user"]["email"]
+    return BenchUser(id=kept["user"]["id"], email=email, token=login_token(base_url, email)), ids
+
+
+def _measure(
+    url: str,
+    base_url: str,
+    user: BenchUser,
+    ids: RowIds,
+    args: argparse.Namespace,
+    report: dict[str, Any],
+) -> None:
+    user.token = login_token(base_url, user.email)  # fresh after the insert
+    print(f"HTTP, sequential, {args.requests} requests per family (ms):")
+    http, used = run_http(
+        base_url, user.token, ids, requests=args.requests, warmup=args.warmup, seed=args.seed
+    )
+    report["http"] = http
+    if args.service_requests:
+        print(f"in-process service time, {args.service_requests} calls (ms):")
+        service = asyncio.run(service_times(url, uuid.UUID(user.id), used, args.service_requests))
+        report["service"] = service
+        for family, row in service.items():
+            print(f"  {family:<20} p50 {row['p50']:7.1f}  p95 {row['p95']:7.1f}")
+    if args.explain:
+        plans = asyncio.run(explain(url, uuid.UUID(user.id), used))
+        report["explain"] = plans
+        for family, plan in plans.items():
+            print(f"\n===== EXPLAIN {family}\n{plan}")
 
 
 def _summary(report: dict[str, Any], analysis_seconds: float) -> None:

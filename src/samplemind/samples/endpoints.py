@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from samplemind.auth.dependencies import CurrentUser, DbSession
@@ -41,15 +40,24 @@ from samplemind.search.filters import (
     SortKey,
     page_params,
     sample_filters,
-    sort_clause,
 )
+from samplemind.search.service import list_page
 
 router = APIRouter(prefix="/audio", tags=["audio"])
 
 
+_LIST_FIELDS = tuple(name for name in SampleRead.model_fields if name != "analysis")
+
+
+def sample_fields(sample: Sample) -> dict[str, Any]:
+    """What a list item shows, read without touching the (deferred) analysis record."""
+    return {name: getattr(sample, name) for name in _LIST_FIELDS}
+
+
 def sample_read(sample: Sample, *, with_analysis: bool = True) -> SampleRead:
-    read = SampleRead.model_validate(sample)
-    return read if with_analysis else read.model_copy(update={"analysis": None})
+    if with_analysis:
+        return SampleRead.model_validate(sample)
+    return SampleRead.model_validate(sample_fields(sample))
 
 
 @router.post(
@@ -224,19 +232,19 @@ async def list_samples(
     sort: SortKey = "-created_at",
     include_analysis: bool = False,
 ) -> SamplePage:
-    """Your samples, filtered, sorted and paginated."""
-    conditions = [Sample.owner_id == user.id, *filters.conditions()]
-    total = await db.scalar(select(func.count()).select_from(Sample).where(*conditions)) or 0
-    rows = await db.scalars(
-        select(Sample).where(*conditions).order_by(*sort_clause(sort))
-        .offset(paging.offset).limit(paging.page_size)
-    )  # fmt: skip
+    """Your samples, filtered, sorted and paginated.
+
+    Past 1,000 matches counting stops: `total` is then a lower bound that still covers
+    this page and the next, and `total_is_lower_bound` is true.
+    """
+    page = await list_page(db, user.id, filters, paging, sort=sort, with_analysis=include_analysis)
     return SamplePage(
-        items=[sample_read(row, with_analysis=include_analysis) for row in rows],
-        total=total,
+        items=[sample_read(row, with_analysis=include_analysis) for row in page.samples],
+        total=page.total.value,
+        total_is_lower_bound=page.total.is_lower_bound,
         page=paging.page,
         page_size=paging.page_size,
-        pages=paging.pages(total),
+        pages=paging.pages(page.total.value),
     )
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
@@ -27,7 +28,8 @@ class Sample(UUIDPrimaryKey, Timestamps, Base):
     __tablename__ = "samples"
     __table_args__ = (
         UniqueConstraint("owner_id", "content_sha256", name="uq_samples_owner_content"),
-        Index("ix_samples_owner_created", "owner_id", "created_at"),
+        Index("ix_samples_owner_newest", "owner_id", text("created_at DESC NULLS LAST"), "id"),
+        Index("ix_samples_owner_camelot", "owner_id", "camelot"),
         Index("ix_samples_owner_bpm", "owner_id", "bpm"),
         Index("ix_samples_owner_key", "owner_id", "key"),
         Index("ix_samples_owner_category", "owner_id", "category"),

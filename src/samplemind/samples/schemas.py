@@ -99,6 +99,10 @@ class UploadResponse(BaseModel):
 class SamplePage(BaseModel):
     items: list[SampleRead]
     total: int
+    total_is_lower_bound: bool = Field(
+        default=False,
+        description="Counting stopped at the cap (1,000): at least `total` samples match",
+    )
     page: int
     page_size: int
     pages: int

@@ -7,17 +7,17 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from samplemind.analysis.pipeline import analyze_bytes
 from samplemind.auth.dependencies import CurrentUser, DbSession
 from samplemind.core.errors import ValidationFailed, error_responses
-from samplemind.samples.endpoints import sample_read
+from samplemind.samples.endpoints import sample_fields
 from samplemind.samples.multipart import UploadFailed, receive_form
 from samplemind.samples.schemas import SampleRead
 from samplemind.samples.upload import audio_error
 from samplemind.search.filters import PageParams, SampleFilters, page_params, sample_filters
-from samplemind.search.service import SearchRequest, SearchResult, search
+from samplemind.search.service import OrderedBy, SearchRequest, SearchResult, search
 
 router = APIRouter(prefix="/search", tags=["search"])
 _DOCS = error_responses(401, 404, 413, 415, 422)
@@ -31,6 +31,18 @@ class SearchHit(SampleRead):
 class SearchPage(BaseModel):
     items: list[SearchHit]
     total: int
+    total_is_lower_bound: bool = Field(
+        default=False,
+        description="Counting stopped at the cap (1,000): at least `total` samples match",
+    )
+    ordered_by: OrderedBy = Field(
+        default="newest",
+        description=(
+            "score: by combined score (up to 1,000 matches); similarity: nearest first "
+            "(always for similar_to alone, and past 1,000 matches of a combined search); "
+            "newest: newest first (no scores, or past 1,000 matches)"
+        ),
+    )
     page: int
     page_size: int
     pages: int
@@ -38,14 +50,14 @@ class SearchPage(BaseModel):
 
 def _page(result: SearchResult, paging: PageParams) -> SearchPage:
     hits = [
-        SearchHit(
-            **sample_read(sample, with_analysis=False).model_dump(), score=score, scores=scores
-        )
+        SearchHit.model_validate({**sample_fields(sample), "score": score, "scores": scores})
         for sample, score, scores in result.rows
     ]
     return SearchPage(
         items=hits,
         total=result.total,
+        total_is_lower_bound=result.total_is_lower_bound,
+        ordered_by=result.ordered_by,
         page=paging.page,
         page_size=paging.page_size,
         pages=paging.pages(result.total),

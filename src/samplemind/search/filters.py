@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError, field_validator
-from sqlalchemy import ColumnElement, Select, String, func, or_, type_coerce
+from sqlalchemy import ColumnElement, Select, String, func, literal, or_, select, type_coerce
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
+from sqlalchemy.orm.interfaces import LoaderOption
 from sqlalchemy.sql.elements import UnaryExpression
 
 from samplemind.samples.models import Sample
@@ -155,6 +159,44 @@ class PageParams(BaseModel):
 
     def pages(self, total: int) -> int:
         return math.ceil(total / self.page_size) if total else 0
+
+
+TOTAL_COUNT_CAP = 1000
+"""Counting stops past this many matches; ``total`` is then a lower bound."""
+
+
+@dataclass(frozen=True)
+class Total:
+    """How many samples match: exact, or (past the cap) a lower bound."""
+
+    value: int
+    is_lower_bound: bool
+
+
+async def count_up_to(db: AsyncSession, conditions: list[ColumnElement[bool]], cap: int) -> int:
+    """The number of matching samples, counting no further than ``cap + 1``."""
+    matching = select(literal(1)).select_from(Sample).where(*conditions).limit(cap + 1)
+    counted = await db.scalar(select(func.count()).select_from(matching.subquery()))
+    return int(counted or 0)
+
+
+def page_total(counted: int, cap: int, paging: PageParams, fetched: int) -> Total:
+    """The total to report, from a count capped at ``cap + 1`` and the rows of this page.
+
+    ``fetched`` is how many rows the page query returned when asked for one more than a
+    page, so a capped total still covers this page and says whether another follows.
+    """
+    if counted <= cap:
+        return Total(counted, is_lower_bound=False)
+    seen = paging.offset + fetched if fetched else 0  # an empty page proves nothing
+    return Total(max(counted, seen), is_lower_bound=True)
+
+
+LIST_ITEM_LOADING: tuple[LoaderOption, ...] = tuple(
+    defer(column, raiseload=True)
+    for column in (Sample.analysis, Sample.embedding, Sample.search_text, Sample.search_document)
+)
+"""Loader options for list pages: leave out what a list item never shows."""
 
 
 def page_params(

@@ -5,32 +5,49 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
+    Column,
     ColumnElement,
     Float,
-    Select,
-    and_,
+    Row,
     case,
     cast,
     func,
     literal,
     or_,
     select,
-    text,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import CTE
+from sqlalchemy.sql.util import ClauseAdapter
+from sqlalchemy.sql.visitors import iterate
 
 from samplemind.core.errors import NotFound, ValidationFailed
 from samplemind.samples.models import Sample
 from samplemind.samples.service import find_owned_sample, words
 from samplemind.search.camelot import compatible_codes
-from samplemind.search.filters import PageParams, SampleFilters
+from samplemind.search.filters import (
+    LIST_ITEM_LOADING,
+    TOTAL_COUNT_CAP,
+    PageParams,
+    SampleFilters,
+    SortKey,
+    Total,
+    count_up_to,
+    page_total,
+    sort_clause,
+)
 from samplemind.search.vocabulary import canonical
 
 _SAFE_TERM = re.compile(r"[^a-z0-9]")
 TEMPO_RATIOS = (1.0, 2.0, 0.5)
+HNSW_DEFAULT_EF_SEARCH = 40  # pgvector's default
+HNSW_MAX_EF_SEARCH = 1000  # pgvector's maximum
+EXACT_NEAREST_LIMIT = 5000
+"""Up to this many matches of a narrowed "sounds like" search are measured exactly."""
+OrderedBy = Literal["score", "similarity", "newest"]
 
 
 def text_query(query: str) -> str | None:
@@ -58,12 +75,43 @@ class SearchRequest:
     similar_vector: list[float] | None = None
     compatible_with: uuid.UUID | None = None
     tempo_tolerance: float = 0.06
+    total_cap: int = TOTAL_COUNT_CAP
+    exact_nearest_limit: int = EXACT_NEAREST_LIMIT
 
 
 @dataclass
 class SearchResult:
     rows: list[tuple[Sample, float | None, dict[str, float]]]
     total: int
+    total_is_lower_bound: bool = False
+    ordered_by: OrderedBy = "newest"
+
+
+@dataclass
+class ListPage:
+    samples: list[Sample]
+    total: Total
+
+
+async def list_page(
+    db: AsyncSession,
+    owner_id: uuid.UUID,
+    filters: SampleFilters,
+    paging: PageParams,
+    *,
+    sort: SortKey = "-created_at",
+    with_analysis: bool = False,
+    cap: int = TOTAL_COUNT_CAP,
+) -> ListPage:
+    """One page of the library, sorted; the total is counted up to ``cap``."""
+    conditions = [Sample.owner_id == owner_id, *filters.conditions()]
+    counted = await count_up_to(db, conditions, cap)
+    statement = select(Sample).where(*conditions).order_by(*sort_clause(sort))
+    if not with_analysis:
+        statement = statement.options(*LIST_ITEM_LOADING)
+    rows = list(await db.scalars(statement.offset(paging.offset).limit(paging.page_size + 1)))
+    total = page_total(counted, cap, paging, len(rows))
+    return ListPage(samples=rows[: paging.page_size], total=total)
 
 
 @dataclass
@@ -71,6 +119,7 @@ class _Plan:
     conditions: list[ColumnElement[bool]] = field(default_factory=list)
     scores: dict[str, ColumnElement[Any]] = field(default_factory=dict)
     nearest_first: ColumnElement[Any] | None = None
+    narrowed: bool = False  # conditions beyond the owner's and the reference's
 
 
 async def _reference(db: AsyncSession, owner_id: uuid.UUID, sample_id: uuid.UUID) -> Sample:
@@ -98,6 +147,13 @@ def _add_similar(plan: _Plan, vector: list[float], exclude: uuid.UUID | None) ->
     plan.nearest_first = distance
 
 
+def _tempo_window(target: float, tolerance: float) -> ColumnElement[bool]:
+    """A range the bpm index can search, a hair wider than ``|bpm/target - 1| <= tolerance``
+    (which is tested exactly beside it)."""
+    slack = 1e-9 * target
+    return Sample.bpm.between(target * (1 - tolerance) - slack, target * (1 + tolerance) + slack)
+
+
 def _add_compatible(plan: _Plan, reference: Sample, tolerance: float, kind_given: bool) -> None:
     if reference.camelot is None and reference.bpm is None:
         raise ValidationFailed(
@@ -114,7 +170,9 @@ def _add_compatible(plan: _Plan, reference: Sample, tolerance: float, kind_given
             case((Sample.camelot == same, 1.0), (Sample.camelot == relative, 0.9), else_=0.8)
         )
     if reference.bpm is not None:
-        deviations = [func.abs(Sample.bpm / (reference.bpm * ratio) - 1) for ratio in TEMPO_RATIOS]
+        targets = [reference.bpm * ratio for ratio in TEMPO_RATIOS]
+        plan.conditions.append(or_(*(_tempo_window(target, tolerance) for target in targets)))
+        deviations = [func.abs(Sample.bpm / target - 1) for target in targets]
         plan.conditions.append(or_(*(deviation <= tolerance for deviation in deviations)))
         closest = func.least(*deviations)
         parts.append(1 - cast(closest, Float) / tolerance * 0.5)
@@ -125,7 +183,9 @@ def _add_compatible(plan: _Plan, reference: Sample, tolerance: float, kind_given
 
 
 async def search(db: AsyncSession, request: SearchRequest) -> SearchResult:
-    plan = _Plan(conditions=[Sample.owner_id == request.owner_id, *request.filters.conditions()])
+    filters = request.filters.conditions()
+    plan = _Plan(conditions=[Sample.owner_id == request.owner_id, *filters])
+    plan.narrowed = bool(filters or request.query or request.compatible_with)
     if request.query:
         _add_text(plan, request.query)
     vector = request.similar_vector
@@ -139,28 +199,162 @@ async def search(db: AsyncSession, request: SearchRequest) -> SearchResult:
     if request.compatible_with is not None:
         reference = await _reference(db, request.owner_id, request.compatible_with)
         _add_compatible(plan, reference, request.tempo_tolerance, request.filters.kind is not None)
-    return await _run(db, plan, request.paging)
+    return await _run(db, plan, request)
 
 
-async def _run(db: AsyncSession, plan: _Plan, paging: PageParams) -> SearchResult:
-    where = and_(*plan.conditions)
-    total = await db.scalar(select(func.count()).select_from(Sample).where(where)) or 0
-    score_columns = [column.label(name) for name, column in plan.scores.items()]
-    combined: ColumnElement[Any] = literal(None)
-    if plan.scores:
-        combined = sum(plan.scores.values(), literal(0.0)) / len(plan.scores)
-    statement: Select[Any] = select(Sample, combined.label("score"), *score_columns).where(where)
-    if plan.nearest_first is not None and len(plan.scores) == 1:
-        await db.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-        statement = statement.order_by(plan.nearest_first, Sample.id)
-    elif plan.scores:
-        statement = statement.order_by(combined.desc(), Sample.id)
+async def _run(db: AsyncSession, plan: _Plan, request: SearchRequest) -> SearchResult:
+    """A page in one pass over the matches while they number at most ``limit``; past that,
+    one capped count, then a page read in index order (HNSW or newest first)."""
+    paging, cap, limit = request.paging, request.total_cap, request.total_cap
+    if plan.nearest_first is not None and plan.narrowed:
+        limit = max(cap, request.exact_nearest_limit)
+    rows = await _page_of_few(db, plan, paging, limit=limit, cap=cap)
+    if rows:
+        counted = int(rows[0].matched)
+    else:  # past the last page, or nothing matches
+        counted = await count_up_to(db, plan.conditions, limit) if paging.offset else 0
+    if counted <= limit:
+        ordered_by = _order_for(plan, ranked=counted <= cap)
+    elif plan.nearest_first is not None:
+        ordered_by = "similarity"
+        rows = await _nearest_page(db, plan, paging)
     else:
-        statement = statement.order_by(Sample.created_at.desc(), Sample.id)
-    rows = await db.execute(statement.offset(paging.offset).limit(paging.page_size))
+        ordered_by = "newest"
+        rows = await _newest_page(db, plan, paging)
+    total = page_total(counted, limit, paging, len(rows))
     results = []
-    for row in rows:
+    for row in rows[: paging.page_size]:
         scores = {name: round(float(getattr(row, name)), 4) for name in plan.scores}
         score = round(float(row.score), 4) if plan.scores else None
         results.append((row.Sample, score, scores))
-    return SearchResult(rows=results, total=total)
+    return SearchResult(
+        rows=results, total=total.value, total_is_lower_bound=total.is_lower_bound,
+        ordered_by=ordered_by,
+    )  # fmt: skip
+
+
+def _order_for(plan: _Plan, *, ranked: bool) -> OrderedBy:
+    """Nearest first for "sounds like" alone; by score while few match; otherwise the
+    cheapest meaningful order: nearest first if there is a reference, else newest first."""
+    if plan.nearest_first is not None and (len(plan.scores) == 1 or not ranked):
+        return "similarity"
+    if plan.scores and ranked:
+        return "score"
+    return "newest"
+
+
+def _combined(plan: _Plan) -> ColumnElement[Any]:
+    if not plan.scores:
+        return literal(None)
+    return sum(plan.scores.values(), literal(0.0)) / len(plan.scores)
+
+
+async def _page_of_few(
+    db: AsyncSession, plan: _Plan, paging: PageParams, *, limit: int, cap: int
+) -> list[Row[Any]]:
+    """One page (and one row more), each row with ``matched``: how many match, up to
+    ``limit + 1``. Right only when ``matched <= limit``: then every match was read once
+    (with the columns its scores need) and ordered as ``_order_for`` says, in SQL; scores
+    are computed for every match only when they decide the order (``matched <= cap``).
+    """
+    distance = plan.nearest_first if plan.nearest_first is not None else literal(None)
+    matches = (
+        select(Sample.id, Sample.created_at, distance.label("distance"), *_scored_columns(plan))
+        .where(*plan.conditions).limit(limit + 1)
+        .cte("matches").prefix_with("MATERIALIZED")
+    )  # fmt: skip
+    matched = select(func.count()).select_from(matches).scalar_subquery()
+    cheap: ColumnElement[Any] = matches.c.created_at.desc().nulls_last()
+    if plan.nearest_first is not None:
+        cheap = matches.c.distance + 0  # "+ 0": no index may serve this order
+    order = [cheap, matches.c.id]
+    if plan.scores and not (plan.nearest_first is not None and len(plan.scores) == 1):
+        score = _combined_on(matches, plan)
+        order.insert(0, case((matched <= cap, score)).desc().nulls_last())
+    ranked = (
+        select(
+            matches.c.id, matched.label("matched"),
+            func.row_number().over(order_by=order).label("position"),
+        )
+        .subquery("ranked")
+    )  # fmt: skip
+    first = paging.offset + 1
+    statement = (
+        select(*_page_columns(plan), ranked.c.matched)
+        .join(ranked, ranked.c.id == Sample.id)
+        .where(ranked.c.position.between(first, first + paging.page_size))
+        .order_by(ranked.c.position).options(*LIST_ITEM_LOADING)
+    )  # fmt: skip
+    return list(await db.execute(statement))
+
+
+def _combined_on(matches: CTE, plan: _Plan) -> ColumnElement[Any]:
+    """The combined score on the CTE's columns; similarity from its distance."""
+    adapter = ClauseAdapter(matches)
+    parts = [
+        1 - matches.c.distance if name == "similarity" else adapter.traverse(score)
+        for name, score in plan.scores.items()
+    ]
+    return sum(parts, literal(0.0)) / len(parts)
+
+
+def _scored_columns(plan: _Plan) -> list[Column[Any]]:
+    """The columns of ``samples`` that the scores read, but id, created_at and the
+    embedding (similarity comes from the distance)."""
+    found = {
+        element.name: element
+        for expression in plan.scores.values()
+        for element in iterate(expression)
+        if isinstance(element, Column)
+        and element.table is Sample.__table__
+        and element.name not in ("id", "created_at", "embedding")
+    }
+    return [found[name] for name in sorted(found)]
+
+
+def _page_columns(plan: _Plan) -> list[Any]:
+    return [
+        Sample,
+        _combined(plan).label("score"),
+        *(column.label(name) for name, column in plan.scores.items()),
+    ]
+
+
+async def _newest_page(db: AsyncSession, plan: _Plan, paging: PageParams) -> list[Row[Any]]:
+    """One page (and one row more) newest first, read in the order of the index."""
+    statement = (
+        select(*_page_columns(plan)).where(*plan.conditions)
+        .order_by(*sort_clause("-created_at")).options(*LIST_ITEM_LOADING)
+        .offset(paging.offset).limit(paging.page_size + 1)
+    )  # fmt: skip
+    return list(await db.execute(statement))
+
+
+async def _nearest_page(db: AsyncSession, plan: _Plan, paging: PageParams) -> list[Row[Any]]:
+    """One page (and one row more) nearest first, through the HNSW index.
+
+    The index is scanned in a materialized CTE with an iterative scan, so filters and
+    other owners' rows do not starve the page; the outer query restores the exact order
+    (relaxed order may swap near neighbours; ``+ 0`` keeps PostgreSQL from assuming the
+    CTE is sorted) with ``id`` breaking ties.
+    """
+    assert plan.nearest_first is not None
+    wanted = paging.offset + paging.page_size + 1
+    ef_search = min(HNSW_MAX_EF_SEARCH, max(HNSW_DEFAULT_EF_SEARCH, wanted))
+    await db.execute(
+        select(
+            func.set_config("hnsw.ef_search", str(ef_search), True),
+            func.set_config("hnsw.iterative_scan", "relaxed_order", True),
+        )
+    )
+    nearest = (
+        select(Sample.id, plan.nearest_first.label("distance"))
+        .where(*plan.conditions).order_by(plan.nearest_first).limit(wanted)
+        .cte("nearest").prefix_with("MATERIALIZED")
+    )  # fmt: skip
+    statement = (
+        select(*_page_columns(plan)).join(nearest, nearest.c.id == Sample.id)
+        .order_by(nearest.c.distance + 0, Sample.id).options(*LIST_ITEM_LOADING)
+        .offset(paging.offset).limit(paging.page_size + 1)
+    )  # fmt: skip
+    return list(await db.execute(statement))
