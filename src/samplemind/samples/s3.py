@@ -9,7 +9,6 @@ decoders seek; ranges for players are read from the bucket directly.
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from collections.abc import Iterator
 from typing import IO, Any, BinaryIO, cast
@@ -18,7 +17,7 @@ from urllib.parse import urlsplit
 from samplemind.samples.storage import (
     READ_CHUNK_BYTES,
     SHA256_PATTERN,
-    BlobTooLarge,
+    HashingWriter,
     StoredBlob,
 )
 
@@ -35,25 +34,14 @@ def parse_storage_url(url: str) -> tuple[str, str]:
     return parts.netloc, f"{prefix}/" if prefix else ""
 
 
-class S3BlobWriter:
+class S3BlobWriter(HashingWriter):
     def __init__(self, storage: S3Storage, *, max_bytes: int) -> None:
         self._storage = storage
-        self._max_bytes = max_bytes
-        self._hasher = hashlib.sha256()
-        self._size = 0
         # unnamed, so a crash leaves nothing; closed by commit() or abort()
-        self._file: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
-
-    def write(self, chunk: bytes) -> None:
-        self._size += len(chunk)
-        if self._size > self._max_bytes:
-            self.abort()
-            raise BlobTooLarge(self._max_bytes)
-        self._hasher.update(chunk)
-        self._file.write(chunk)
+        super().__init__(tempfile.TemporaryFile(), max_bytes=max_bytes)  # noqa: SIM115
 
     def commit(self) -> StoredBlob:
-        blob = StoredBlob(sha256=self._hasher.hexdigest(), size=self._size)
+        blob = self.written()
         try:
             if not self._storage.exists(blob.sha256):  # identical content: stored once
                 self._file.seek(0)
@@ -61,9 +49,6 @@ class S3BlobWriter:
         finally:
             self._file.close()
         return blob
-
-    def abort(self) -> None:
-        self._file.close()
 
 
 class S3Storage:

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import IO, BinaryIO, Protocol
 
 from samplemind.core.config import Settings
 
@@ -85,14 +85,15 @@ def create_storage(settings: Settings) -> Storage:
     return storage
 
 
-class LocalBlobWriter:
-    def __init__(self, storage: LocalStorage, *, max_bytes: int) -> None:
-        self._storage = storage
+class HashingWriter:
+    """Counts, limits and hashes what goes into ``file``; subclasses decide where the
+    finished content is kept (``commit``) and how a partial one is dropped (``abort``)."""
+
+    def __init__(self, file: IO[bytes], *, max_bytes: int) -> None:
+        self._file = file
         self._max_bytes = max_bytes
         self._hasher = hashlib.sha256()
         self._size = 0
-        self._temp_path = storage.temp_dir / f"{uuid.uuid4().hex}.part"
-        self._file = self._temp_path.open("xb")
 
     def write(self, chunk: bytes) -> None:
         self._size += len(chunk)
@@ -102,19 +103,31 @@ class LocalBlobWriter:
         self._hasher.update(chunk)
         self._file.write(chunk)
 
+    def written(self) -> StoredBlob:
+        return StoredBlob(sha256=self._hasher.hexdigest(), size=self._size)
+
+    def abort(self) -> None:
+        self._file.close()
+
+
+class LocalBlobWriter(HashingWriter):
+    def __init__(self, storage: LocalStorage, *, max_bytes: int) -> None:
+        self._storage = storage
+        self._temp_path = storage.temp_dir / f"{uuid.uuid4().hex}.part"
+        super().__init__(self._temp_path.open("xb"), max_bytes=max_bytes)
+
     def commit(self) -> StoredBlob:
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
-        blob = StoredBlob(sha256=self._hasher.hexdigest(), size=self._size)
+        blob = self.written()
         final = self._storage.path(blob.sha256)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(self._temp_path, final)  # identical content: replacing is harmless
         return blob
 
     def abort(self) -> None:
-        if not self._file.closed:
-            self._file.close()
+        super().abort()
         self._temp_path.unlink(missing_ok=True)
 
 
