@@ -157,11 +157,30 @@ def active_frame_weights(power: np.ndarray, *, floor_db: float = ACTIVE_FRAME_DB
         raise ValueError(f"expected a (n_bins, n_frames) spectrogram, got shape {power.shape}")
     if floor_db <= 0:
         raise ValueError("floor_db must be > 0")
-    energy = power.sum(axis=0, dtype=np.float64)
+    energy = column_sums(power)
     peak = float(energy.max(initial=0.0))
     if peak <= 0:
         return np.zeros_like(energy)
     return np.where(energy >= peak * 10.0 ** (-floor_db / 10.0), energy, 0.0)
+
+
+def column_sums(values: np.ndarray) -> np.ndarray:
+    """Float64 sums over axis 0 of a ``(n_rows, n_columns)`` array, shape ``(n_columns,)``.
+
+    As ``values.sum(axis=0, dtype=np.float64)`` up to rounding, but a
+    matrix-vector product: numpy's axis-0 reduction of a spectrogram with few
+    frames (a one-shot's) is many times slower.
+    """
+    rows = values if values.dtype == np.float64 else values.astype(np.float64)
+    sums: np.ndarray = _ones(rows.shape[0]) @ rows
+    return sums
+
+
+@lru_cache(maxsize=8)
+def _ones(n: int) -> np.ndarray:
+    ones = np.ones(n)
+    ones.flags.writeable = False
+    return ones
 
 
 def _weighted_mean(values: np.ndarray, weights: np.ndarray) -> float | None:
@@ -180,7 +199,7 @@ def _spectral_moments(
     copy of a long spectrogram); a frame with no magnitude has centroid and
     bandwidth 0.
     """
-    total = magnitude.sum(axis=0, dtype=np.float64)
+    total = column_sums(magnitude)
     first, second = (_moment_rows(n_fft, sample_rate) @ magnitude).astype(np.float64)
     positive = total > 0
     centroid = np.divide(first, total, out=np.zeros_like(total), where=positive)
@@ -235,9 +254,10 @@ def _spectral_flatness(signal: AnalysisSignal) -> np.ndarray:
     # measure independent of gain.
     floor = np.maximum(power.max(axis=0, keepdims=True) * 1e-10, 1e-30)
     np.maximum(power, floor, out=power)
-    arithmetic = np.mean(power, axis=0)
-    log_geometric = np.mean(np.log(power, out=power), axis=0)
-    return np.asarray(np.exp(log_geometric) / arithmetic)
+    arithmetic = column_sums(power)
+    log_geometric = column_sums(np.log(power, out=power))
+    # exp(mean log) / mean, the mean being a sum over the same number of bins
+    return np.asarray(np.exp(log_geometric / power.shape[0]) / (arithmetic / power.shape[0]))
 
 
 def _zero_crossing_rate(signal: AnalysisSignal) -> float | None:

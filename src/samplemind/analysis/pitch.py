@@ -260,10 +260,14 @@ def _difference_functions(
     difference d'(τ), which picks the period among its multiples, the
     difference d(τ) and ``E(0) + E(τ)`` (see :func:`_normalised_difference`).
     """
-    frames = frame_view(y, frame_length=_FRAME)[starts]
-    spectrum = scipy.fft.rfft(frames, axis=1)
-    head = scipy.fft.rfft(frames[:, :_WINDOW], n=_FRAME, axis=1)
-    product = np.conj(head, out=head)
+    # The frames and their zero-padded first windows, in one batch of transforms.
+    count = starts.size
+    batch = np.zeros((2 * count, _FRAME), dtype=y.dtype)
+    batch[:count] = frame_view(y, frame_length=_FRAME)[starts]
+    batch[count:, :_WINDOW] = batch[:count, :_WINDOW]
+    transforms = scipy.fft.rfft(batch, axis=1)
+    spectrum, product = transforms[:count], transforms[count:]
+    np.conj(product, out=product)
     product *= spectrum
     correlation = scipy.fft.irfft(product, n=_FRAME, axis=1)[:, :n_lags]
     shifted_energy = frame_view(window_energy, frame_length=n_lags)[starts]
