@@ -29,6 +29,7 @@ __all__ = [
     "amplitude_envelope",
     "analytic_energy",
     "attack_time_ms",
+    "column_sums",
     "compute_descriptors",
     "decay_time_ms",
     "first_event_peak",
