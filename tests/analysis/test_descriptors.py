@@ -15,6 +15,7 @@ from samplemind.analysis.descriptors import (
     active_frame_weights,
     analytic_energy,
     attack_time_ms,
+    column_sums,
     compute_descriptors,
     decay_time_ms,
     first_event_peak,
@@ -267,3 +268,13 @@ def test_analytic_energy_is_the_squared_hilbert_envelope(n: int) -> None:
     assert energy.shape == (n,)
     # float32 rounding against a float64 reference.
     np.testing.assert_allclose(energy, expected, rtol=0, atol=1e-6 * expected.max())
+
+
+@pytest.mark.parametrize("shape", [(1025, 1), (1025, 6), (7, 300)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_column_sums_are_float64_sums_over_rows(shape: tuple[int, int], dtype: type) -> None:
+    values = np.random.default_rng(shape[1]).random(shape).astype(dtype)
+    sums = column_sums(values)
+    assert sums.dtype == np.float64
+    assert sums.shape == (shape[1],)
+    np.testing.assert_allclose(sums, values.sum(axis=0, dtype=np.float64), rtol=1e-12)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.fft
 
-from samplemind.analysis.signal import stft_magnitude
+from samplemind.analysis.signal import frame_view, stft_magnitude
 
 
 def plain_stft_magnitude(y: np.ndarray, *, n_fft: int, hop_length: int) -> np.ndarray:
@@ -42,3 +42,30 @@ def test_stft_magnitude_of_float64_input_and_bad_arguments() -> None:
         stft_magnitude(np.zeros((2, 100), dtype=np.float32), n_fft=2048, hop_length=512)
     with pytest.raises(ValueError):
         stft_magnitude(np.zeros(100, dtype=np.float32), n_fft=512, hop_length=1024)
+
+
+@pytest.mark.parametrize(
+    ("n", "frame_length", "hop_length"), [(10, 10, 1), (100, 7, 3), (4096, 2048, 512)]
+)
+def test_frame_view_is_the_strided_frames(n: int, frame_length: int, hop_length: int) -> None:
+    y = np.random.default_rng(n).standard_normal(n).astype(np.float32)
+    frames = frame_view(y, frame_length=frame_length, hop_length=hop_length)
+    expected = np.lib.stride_tricks.sliding_window_view(y, frame_length)[::hop_length]
+    np.testing.assert_array_equal(frames, expected)
+    assert not frames.flags.writeable
+    # A view of a slice starts at the slice.
+    np.testing.assert_array_equal(frame_view(y[3:], frame_length=4)[0], y[3:7])
+
+
+def test_frame_view_rejects_bad_arguments() -> None:
+    y = np.zeros(8, dtype=np.float32)
+    with pytest.raises(ValueError):
+        frame_view(y, frame_length=9)
+    with pytest.raises(ValueError):
+        frame_view(y, frame_length=0)
+    with pytest.raises(ValueError):
+        frame_view(y, frame_length=4, hop_length=0)
+    with pytest.raises(ValueError):
+        frame_view(y[::2], frame_length=2)
+    with pytest.raises(ValueError):
+        frame_view(np.zeros((2, 4)), frame_length=2)

@@ -12,7 +12,9 @@ or after a hit does not dilute them. A silent signal gives ``None`` everywhere.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import scipy.fft
@@ -27,6 +29,7 @@ __all__ = [
     "amplitude_envelope",
     "analytic_energy",
     "attack_time_ms",
+    "column_sums",
     "compute_descriptors",
     "decay_time_ms",
     "first_event_peak",
@@ -121,24 +124,21 @@ def compute_descriptors(signal: AnalysisSignal) -> Descriptors:
     weights = active_frame_weights(signal.power)
     rate = signal.sample_rate
     magnitude = signal.magnitude
-    total_magnitude = magnitude.sum(axis=0, dtype=np.float64)
-    centroid = _spectral_centroid(magnitude, signal.freqs, total=total_magnitude)
+    centroid, bandwidth = _spectral_moments(magnitude, n_fft=signal.n_fft, sample_rate=rate)
     active_power = _active_power(signal, weights)
+    rms, width = _level_and_width(samples)
     return Descriptors(
         spectral_centroid_hz=_weighted_mean(centroid, weights),
         spectral_rolloff_hz=_weighted_mean(_spectral_rolloff(magnitude, signal.freqs), weights),
-        spectral_bandwidth_hz=_weighted_mean(
-            _spectral_bandwidth(magnitude, signal.freqs, centroid, total=total_magnitude),
-            weights,
-        ),
+        spectral_bandwidth_hz=_weighted_mean(bandwidth, weights),
         spectral_flatness=_weighted_mean(_spectral_flatness(signal), weights),
         zero_crossing_rate=_zero_crossing_rate(signal),
         attack_ms=attack_time_ms(amplitude_envelope(signal), sample_rate=rate),
         decay_ms=decay_time_ms(
             amplitude_envelope(signal, smoothing_ms=DECAY_SMOOTHING_MS), sample_rate=rate
         ),
-        rms_dbfs=_rms_dbfs(samples),
-        stereo_width=_stereo_width(samples),
+        rms_dbfs=rms,
+        stereo_width=width,
         low_energy_ratio=_band_energy_ratio(signal, active_power, high=LOW_BAND_HZ),
         high_energy_ratio=_band_energy_ratio(signal, active_power, low=HIGH_BAND_HZ),
     )
@@ -158,11 +158,30 @@ def active_frame_weights(power: np.ndarray, *, floor_db: float = ACTIVE_FRAME_DB
         raise ValueError(f"expected a (n_bins, n_frames) spectrogram, got shape {power.shape}")
     if floor_db <= 0:
         raise ValueError("floor_db must be > 0")
-    energy = power.sum(axis=0, dtype=np.float64)
+    energy = column_sums(power)
     peak = float(energy.max(initial=0.0))
     if peak <= 0:
         return np.zeros_like(energy)
     return np.where(energy >= peak * 10.0 ** (-floor_db / 10.0), energy, 0.0)
+
+
+def column_sums(values: np.ndarray) -> np.ndarray:
+    """Float64 sums over axis 0 of a ``(n_rows, n_columns)`` array, shape ``(n_columns,)``.
+
+    As ``values.sum(axis=0, dtype=np.float64)`` up to rounding, but a
+    matrix-vector product: numpy's axis-0 reduction of a spectrogram with few
+    frames (a one-shot's) is many times slower.
+    """
+    rows = values if values.dtype == np.float64 else values.astype(np.float64)
+    sums: np.ndarray = _ones(rows.shape[0]) @ rows
+    return sums
+
+
+@lru_cache(maxsize=8)
+def _ones(n: int) -> np.ndarray:
+    ones = np.ones(n)
+    ones.flags.writeable = False
+    return ones
 
 
 def _weighted_mean(values: np.ndarray, weights: np.ndarray) -> float | None:
@@ -172,20 +191,32 @@ def _weighted_mean(values: np.ndarray, weights: np.ndarray) -> float | None:
     return float(np.dot(values, weights) / total)
 
 
-def _spectral_centroid(
-    magnitude: np.ndarray, freqs: np.ndarray, *, total: np.ndarray
-) -> np.ndarray:
-    # float32 products (no float64 copy of a long spectrogram), float64 results.
-    weighted = (freqs.astype(np.float32) @ magnitude).astype(np.float64)
-    return np.asarray(np.divide(weighted, total, out=np.zeros_like(total), where=total > 0))
+def _spectral_moments(
+    magnitude: np.ndarray, *, n_fft: int, sample_rate: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame: centroid and bandwidth (Hz), float64 ``(n_frames,)``.
+
+    The moments are one float32 product with the rows ``f, f**2`` (no float64
+    copy of a long spectrogram); a frame with no magnitude has centroid and
+    bandwidth 0.
+    """
+    total = column_sums(magnitude)
+    first, second = (_moment_rows(n_fft, sample_rate) @ magnitude).astype(np.float64)
+    positive = total > 0
+    centroid = np.divide(first, total, out=np.zeros_like(total), where=positive)
+    second_moment = np.divide(second, total, out=np.zeros_like(total), where=positive)
+    bandwidth = np.sqrt(np.maximum(second_moment - centroid**2, 0.0))
+    return centroid, bandwidth
 
 
-def _spectral_bandwidth(
-    magnitude: np.ndarray, freqs: np.ndarray, centroid: np.ndarray, *, total: np.ndarray
-) -> np.ndarray:
-    total = np.maximum(total, 1e-30)
-    second_moment = ((freqs**2).astype(np.float32) @ magnitude).astype(np.float64) / total
-    return np.asarray(np.sqrt(np.maximum(second_moment - centroid**2, 0.0)))
+@lru_cache(maxsize=8)
+def _moment_rows(n_fft: int, sample_rate: int) -> np.ndarray:
+    """float32 ``(2, 1 + n_fft // 2)``: bin frequencies (Hz) and their squares
+    (read-only: it is shared)."""
+    freqs = np.fft.rfftfreq(n_fft, d=1.0 / sample_rate)
+    rows = np.stack([freqs, freqs**2]).astype(np.float32)
+    rows.flags.writeable = False
+    return rows
 
 
 def _spectral_rolloff(magnitude: np.ndarray, freqs: np.ndarray) -> np.ndarray:
@@ -202,21 +233,32 @@ def flatness_band(signal: AnalysisSignal) -> np.ndarray:
     ``0 < f <= min(10 kHz, 0.9 x the source's Nyquist)``: bins the resampling
     filter emptied would otherwise drag the geometric mean down.
     """
-    source_nyquist = signal.decoded.sample_rate / 2.0
-    top = min(FLATNESS_MAX_HZ, 0.9 * source_nyquist, signal.sample_rate / 2.0)
-    return np.asarray((signal.freqs > 0) & (signal.freqs <= top))
+    first, stop = _flatness_bins(signal.n_fft, signal.sample_rate, signal.decoded.sample_rate)
+    band = np.zeros(1 + signal.n_fft // 2, dtype=bool)
+    band[first:stop] = True
+    return band
+
+
+@lru_cache(maxsize=32)
+def _flatness_bins(n_fft: int, sample_rate: int, source_rate: int) -> tuple[int, int]:
+    """The bins of :func:`flatness_band` as ``range(first, stop)`` (they are contiguous)."""
+    freqs = np.fft.rfftfreq(n_fft, d=1.0 / sample_rate)
+    top = min(FLATNESS_MAX_HZ, 0.9 * (source_rate / 2.0), sample_rate / 2.0)
+    band = np.flatnonzero((freqs > 0) & (freqs <= top))
+    return int(band[0]), int(band[-1]) + 1
 
 
 def _spectral_flatness(signal: AnalysisSignal) -> np.ndarray:
-    band = np.flatnonzero(flatness_band(signal))  # a contiguous run of bins
-    power = signal.power[band[0] : band[-1] + 1].astype(np.float64)
+    first, stop = _flatness_bins(signal.n_fft, signal.sample_rate, signal.decoded.sample_rate)
+    power = signal.power[first:stop].astype(np.float64)
     # A floor 100 dB under each frame's loudest bin keeps log() finite and the
     # measure independent of gain.
     floor = np.maximum(power.max(axis=0, keepdims=True) * 1e-10, 1e-30)
     np.maximum(power, floor, out=power)
-    arithmetic = np.mean(power, axis=0)
-    log_geometric = np.mean(np.log(power, out=power), axis=0)
-    return np.asarray(np.exp(log_geometric) / arithmetic)
+    arithmetic = column_sums(power)
+    log_geometric = column_sums(np.log(power, out=power))
+    # exp(mean log) / mean, the mean being a sum over the same number of bins
+    return np.asarray(np.exp(log_geometric / power.shape[0]) / (arithmetic / power.shape[0]))
 
 
 def _zero_crossing_rate(signal: AnalysisSignal) -> float | None:
@@ -230,8 +272,7 @@ def _zero_crossing_rate(signal: AnalysisSignal) -> float | None:
         return None
     negative = np.signbit(y)
     crossings = negative[1:] != negative[:-1]
-    weights = amplitude_envelope(signal)[1:].astype(np.float64)
-    np.square(weights, out=weights)
+    weights = np.square(amplitude_envelope(signal)[1:], dtype=np.float64)
     total = float(weights.sum())
     if total <= 0:
         return None
@@ -258,8 +299,17 @@ def _band_energy_ratio(
     total = float(active_power.sum())
     if total <= 0:
         return None
-    band = (signal.freqs >= low) & (signal.freqs < high)
-    return float(active_power[band].sum() / total)
+    first, stop = _band_bins(signal.n_fft, signal.sample_rate, low, high)
+    return float(active_power[first:stop].sum() / total)
+
+
+@lru_cache(maxsize=32)
+def _band_bins(n_fft: int, sample_rate: int, low: float, high: float) -> tuple[int, int]:
+    """The STFT bins with ``low <= f < high`` as ``range(first, stop)``."""
+    freqs = np.fft.rfftfreq(n_fft, d=1.0 / sample_rate)
+    return int(np.searchsorted(freqs, low, side="left")), int(
+        np.searchsorted(freqs, high, side="left")
+    )
 
 
 def amplitude_envelope(
@@ -436,24 +486,34 @@ def _first_fall(values: np.ndarray, fraction: float) -> int:
     return int(values.size)
 
 
+def _level_and_width(samples: np.ndarray) -> tuple[float | None, float | None]:
+    """RMS level (dBFS, all channels) and stereo width of ``(channels, n)`` samples.
+
+    For two or more channels both come from the mid and side energies of the
+    first two: ``(L+R)**2 + (L-R)**2 = 2 (L**2 + R**2)``.
+    """
+    if samples.shape[0] < 2:
+        return _rms_dbfs(samples), 0.0
+    mid = _energy(np.add(samples[0], samples[1], dtype=np.float64))
+    side = _energy(np.subtract(samples[0], samples[1], dtype=np.float64))
+    if samples.shape[0] == 2:
+        mean_square = (mid + side) / (2.0 * samples.size)
+        rms = 10.0 * math.log10(mean_square) if mean_square > 0 else None
+    else:
+        rms = _rms_dbfs(samples)
+    if mid + side <= 0:
+        return rms, None
+    if mid <= 0:
+        return rms, 1.0
+    return rms, min(1.0, side / mid)
+
+
 def _rms_dbfs(samples: np.ndarray) -> float | None:
-    squares = samples.astype(np.float64)
-    mean_square = float(np.square(squares, out=squares).mean())
+    values = samples.astype(np.float64).reshape(-1)
+    mean_square = float(np.dot(values, values)) / values.size
     return 10.0 * float(np.log10(mean_square)) if mean_square > 0 else None
 
 
-def _stereo_width(samples: np.ndarray) -> float | None:
-    if samples.shape[0] < 2:
-        return 0.0
-    mid = _energy(np.add(samples[0], samples[1], dtype=np.float64))
-    side = _energy(np.subtract(samples[0], samples[1], dtype=np.float64))
-    if mid + side <= 0:
-        return None
-    if mid <= 0:
-        return 1.0
-    return min(1.0, side / mid)
-
-
 def _energy(values: np.ndarray) -> float:
-    """Sum of squares of a float64 array (squared in place)."""
-    return float(np.sum(np.square(values, out=values)))
+    """Sum of squares of a float64 array."""
+    return float(np.dot(values, values))

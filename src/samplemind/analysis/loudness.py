@@ -229,7 +229,7 @@ def _block_mean_squares(channels: np.ndarray, *, sample_rate: int) -> np.ndarray
     n = channels.shape[1]
     sos = k_weighting_sos(sample_rate)
     if n < block:
-        weighted, _ = _k_weighted(channels.astype(np.float64), sos)
+        weighted, _ = _k_weighted(channels, sos)
         squared = np.square(weighted, out=weighted)
         return np.asarray(np.mean(squared, axis=-1, keepdims=True), dtype=np.float64)
     step_energy = _step_energies(channels, sos, step=step)
@@ -253,8 +253,7 @@ def _step_energies(channels: np.ndarray, sos: np.ndarray, *, step: int) -> np.nd
     energies = np.empty((channels.shape[0], n_steps))
     for first in range(0, n_steps, chunk_steps):
         last = min(first + chunk_steps, n_steps)
-        chunk = channels[:, first * step : last * step].astype(np.float64)
-        weighted, state = _k_weighted(chunk, sos, state=state)
+        weighted, state = _k_weighted(channels[:, first * step : last * step], sos, state=state)
         squared = np.square(weighted, out=weighted).reshape(channels.shape[0], last - first, step)
         energies[:, first:last] = squared.sum(axis=-1)
     return energies
@@ -273,7 +272,9 @@ def _k_weighted(
     of filtered.
 
     Args:
-        channels: float64, shape ``(channels, n)``.
+        channels: float32 or float64, shape ``(channels, n)``; filtered in
+            float64 (``sosfilt`` converts while it copies, so no float64 copy
+            is made beforehand).
         sos: second-order sections, shape ``(n_sections, 6)``.
         state: filter state, shape ``(n_sections, channels, 2)``; zeros if ``None``.
 
@@ -286,7 +287,7 @@ def _k_weighted(
     end = n if n == 0 or channels[:, -1].any() else _sound_end(channels)
     if n - end < _SILENT_TAIL_BLOCK:
         return scipy.signal.sosfilt(sos, channels, axis=-1, zi=state)  # type: ignore[no-any-return]
-    weighted = np.zeros_like(channels)
+    weighted = np.zeros(channels.shape)
     if end > 0:  # sosfilt rejects an empty input
         weighted[:, :end], state = scipy.signal.sosfilt(sos, channels[:, :end], axis=-1, zi=state)
     while end < n and np.abs(state).max() >= _NEGLIGIBLE_STATE:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft
 
-from samplemind.analysis.signal import AnalysisSignal
+from samplemind.analysis.signal import AnalysisSignal, frame_view
 
 MIN_PITCH_HZ = 24.0
 MAX_PITCH_HZ = 2200.0
@@ -148,7 +148,7 @@ def _yin_track(y: np.ndarray, *, sample_rate: int) -> _FrameTrack | None:
     n_frames = 1 + (y.size - _FRAME) // _MIN_HOP
     hop = _MIN_HOP * math.ceil(n_frames / _MAX_FRAMES)
     starts = np.arange(0, y.size - _FRAME + 1, hop)
-    squares = np.concatenate([[0.0], np.cumsum(y * y)])
+    squares = _cumulative_squares(y)
     energy = squares[starts + _WINDOW] - squares[starts]
     loudest = float(energy.max())
     if loudest < _SILENCE_MEAN_SQUARE * _WINDOW:
@@ -182,6 +182,14 @@ def _yin_track(y: np.ndarray, *, sample_rate: int) -> _FrameTrack | None:
         n_active=int(starts.size),
         hop=hop,
     )
+
+
+def _cumulative_squares(y: np.ndarray) -> np.ndarray:
+    """``[0, y[0]**2, y[0]**2 + y[1]**2, ...]``, float64, shape ``(n + 1,)``."""
+    squares = np.empty(y.size + 1)
+    squares[0] = 0.0
+    np.cumsum(np.square(y, dtype=np.float64), out=squares[1:])
+    return squares
 
 
 @dataclass(frozen=True)
@@ -252,13 +260,17 @@ def _difference_functions(
     difference d'(τ), which picks the period among its multiples, the
     difference d(τ) and ``E(0) + E(τ)`` (see :func:`_normalised_difference`).
     """
-    frames = np.lib.stride_tricks.sliding_window_view(y, _FRAME)[starts]
-    spectrum = scipy.fft.rfft(frames, axis=1)
-    head = scipy.fft.rfft(frames[:, :_WINDOW], n=_FRAME, axis=1)
-    product = np.conj(head, out=head)
+    # The frames and their zero-padded first windows, in one batch of transforms.
+    count = starts.size
+    batch = np.zeros((2 * count, _FRAME), dtype=y.dtype)
+    batch[:count] = frame_view(y, frame_length=_FRAME)[starts]
+    batch[count:, :_WINDOW] = batch[:count, :_WINDOW]
+    transforms = scipy.fft.rfft(batch, axis=1)
+    spectrum, product = transforms[:count], transforms[count:]
+    np.conj(product, out=product)
     product *= spectrum
     correlation = scipy.fft.irfft(product, n=_FRAME, axis=1)[:, :n_lags]
-    shifted_energy = np.lib.stride_tricks.sliding_window_view(window_energy, n_lags)[starts]
+    shifted_energy = frame_view(window_energy, frame_length=n_lags)[starts]
     energy_sum = shifted_energy[:, :1] + shifted_energy
     difference = 2.0 * correlation
     np.subtract(energy_sum, difference, out=difference)
@@ -400,7 +412,7 @@ def _refine_period(segment: np.ndarray, period: float) -> float:
     size = scipy.fft.next_fast_len(2 * n, real=True)
     spectrum = scipy.fft.rfft(segment, n=size)
     autocorrelation = scipy.fft.irfft(spectrum.real**2 + spectrum.imag**2, n=size)[:n]
-    squares = np.concatenate([[0.0], np.cumsum(segment * segment)])
+    squares = _cumulative_squares(segment)
     lags = np.arange(n)
     energy = squares[n - lags] * (squares[n] - squares[lags])
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -421,7 +433,7 @@ def _flatten_envelope(segment: np.ndarray, *, window: int) -> np.ndarray:
     """Divide out the RMS envelope (moving window of ``window`` samples) so a
     decaying sound's loud start does not dominate the correlation: its pitch
     may still be gliding there."""
-    squares = np.concatenate([[0.0], np.cumsum(segment * segment)])
+    squares = _cumulative_squares(segment)
     half = window // 2
     index = np.arange(segment.size)
     lo = np.maximum(index - half, 0)

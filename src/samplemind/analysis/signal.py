@@ -137,12 +137,39 @@ def stft_magnitude(y: np.ndarray, *, n_fft: int, hop_length: int) -> np.ndarray:
     padded = np.zeros(max(y.size + 2 * half, n_fft), dtype=np.float32)
     padded[half : half + y.size] = y
     n_frames = 1 + (padded.size - n_fft) // hop_length
-    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop_length][:n_frames]
+    frames = frame_view(padded, frame_length=n_fft, hop_length=hop_length)[:n_frames]
     # Transforming along axis 0 of the transposed frames gives the
     # (bins, frames) layout directly, with the same values as along axis 1.
     spectrum = scipy.fft.rfft((frames * _hann(n_fft)).T, axis=0)
     magnitude: np.ndarray = np.ascontiguousarray(np.abs(spectrum))
     return magnitude
+
+
+def frame_view(y: np.ndarray, *, frame_length: int, hop_length: int = 1) -> np.ndarray:
+    """Read-only view of the frames ``y[i * hop_length : i * hop_length + frame_length]``.
+
+    As ``sliding_window_view(y, frame_length)[::hop_length]``, without its
+    per-call overhead (which dominates for short one-shots).
+
+    Args:
+        y: C-contiguous signal, shape ``(n,)``, ``n >= frame_length``.
+        frame_length: samples per frame (> 0).
+        hop_length: samples between frame starts (> 0).
+
+    Returns:
+        Shape ``(1 + (n - frame_length) // hop_length, frame_length)``, sharing ``y``'s memory.
+    """
+    if y.ndim != 1 or not y.flags.c_contiguous:
+        raise ValueError(f"expected a contiguous signal of shape (n,), got shape {y.shape}")
+    if not 0 < frame_length <= y.size or hop_length <= 0:
+        raise ValueError("need 0 < frame_length <= len(y) and hop_length > 0")
+    n_frames = 1 + (y.size - frame_length) // hop_length
+    step = y.itemsize
+    view = np.ndarray(
+        (n_frames, frame_length), dtype=y.dtype, buffer=y, strides=(step * hop_length, step)
+    )
+    view.flags.writeable = False
+    return view
 
 
 @lru_cache(maxsize=4)
