@@ -4,8 +4,9 @@ Extracts the classifier features of every labelled corpus file plus the syntheti
 tonal renders (exactly as ``samplemind train-classifier`` does; cached under /tmp),
 then runs a leave-machines-out cross-validation: group k-fold by machine (the
 file-name prefix before ``__``), so hits of one machine are never in both train
-and test. Each fold fits the model with the shipped training options; the
-out-of-fold probabilities give:
+and test (the trainer's augmented copies of a hit sit in its machine's fold and are
+trained on, never tested). Each fold fits the model with the shipped training
+options; the out-of-fold probabilities of the original hits give:
 
 * the confusion matrix and per-class precision / recall, full taxonomy;
 * accuracy over the 7 core groups (kick, snare, clap, closed_hat, open_hat,
