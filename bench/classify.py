@@ -4,8 +4,9 @@ Extracts the classifier features of every labelled corpus file plus the syntheti
 tonal renders (exactly as ``samplemind train-classifier`` does; cached under /tmp),
 then runs a leave-machines-out cross-validation: group k-fold by machine (the
 file-name prefix before ``__``), so hits of one machine are never in both train
-and test. Each fold fits the model with the shipped training options; the
-out-of-fold probabilities give:
+and test (the trainer's augmented copies of a hit sit in its machine's fold and are
+trained on, never tested). Each fold fits the model with the shipped training
+options; the out-of-fold probabilities of the original hits give:
 
 * the confusion matrix and per-class precision / recall, full taxonomy;
 * accuracy over the 7 core groups (kick, snare, clap, closed_hat, open_hat,
@@ -95,19 +96,35 @@ def cached_examples(corpus: Path, cache: Path, *, refresh: bool) -> Examples:
     return examples
 
 
-def out_of_fold(examples: Examples, folds: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Probabilities of each example from the model that did not see its fold."""
+def machine_folds(examples: Examples, *, n_folds: int) -> np.ndarray:
+    """Fold per example, dealt over the original hits' machines; copies follow their machine."""
+    originals = ~examples.augmented
+    groups = [g for g, keep in zip(examples.groups, originals, strict=True) if keep]
+    fold_of = dict(zip(groups, group_folds(groups, n_folds=n_folds).tolist(), strict=True))
+    return np.array([fold_of[g] for g in examples.groups], dtype=np.int64)
+
+
+def out_of_fold(
+    examples: Examples, folds: np.ndarray, *, options: TrainingOptions = TrainingOptions()
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Probabilities of each example from the model that did not see its fold.
+
+    Trains on the other folds' hits and their augmented copies; the probabilities
+    of the augmented copies themselves are left at zero (not tested).
+    """
     probabilities: np.ndarray | None = None
     classes: tuple[str, ...] = ()
+    tested = ~examples.augmented
     for fold in range(int(folds.max()) + 1):
-        model = fit_model(examples.subset(folds != fold), options=TrainingOptions())
-        part = model.probabilities(examples.features[folds == fold])
+        model = fit_model(examples.subset(folds != fold), options=options)
+        test = (folds == fold) & tested
+        part = model.probabilities(examples.features[test])
         if probabilities is None:
             classes = model.classes
             probabilities = np.zeros((len(examples.labels), len(classes)))
         if model.classes != classes:
             raise RuntimeError("a fold lacks a class; use fewer folds")
-        probabilities[folds == fold] = part
+        probabilities[test] = part
     assert probabilities is not None
     return probabilities, classes
 
@@ -254,18 +271,22 @@ def main() -> None:
     args = parser.parse_args()
     print(f"date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load {os.getloadavg()}")
     examples = cached_examples(args.corpus, args.cache, refresh=args.refresh)
-    folds = group_folds(examples.groups, n_folds=args.folds)
+    folds = machine_folds(examples, n_folds=args.folds)
     restore = limit_blas_threads()
     try:
         probabilities, classes = out_of_fold(examples, folds)
     finally:
         restore()
+    originals = ~examples.augmented
+    augmented_count = int((~originals).sum())
+    examples, probabilities = examples.subset(originals), probabilities[originals]
     truth = np.array(examples.labels)
     predicted = np.array(classes)[probabilities.argmax(axis=1)]
     real = np.array([not name.startswith("synthetic__") for name in examples.names])
     machines = len({g for g, r in zip(examples.groups, real, strict=True) if r})
     print(f"\n{args.folds}-fold leave-machines-out CV: {int(real.sum())} corpus hits from "
-          f"{machines} machines, {int((~real).sum())} synthetic tonal renders\n")  # fmt: skip
+          f"{machines} machines, {int((~real).sum())} synthetic tonal renders; "
+          f"trained with {augmented_count} augmented copies\n")  # fmt: skip
     print(confusion_table(truth, predicted, list(classes)))
     print(f"\naccuracy, corpus hits, full taxonomy: {np.mean(predicted[real] == truth[real]):.1%}")
     print(f"accuracy, synthetic tonal renders:    {np.mean(predicted[~real] == truth[~real]):.1%}")

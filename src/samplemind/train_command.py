@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from samplemind.analysis.training import (
+    AUGMENTED_COPIES,
     DEFAULT_MODEL_PATH,
     TrainingOptions,
     train_from_corpus,
@@ -45,6 +46,13 @@ __all__ = ["train_classifier"]
     default=None,
     help="Use only the first N files of each label folder (a quick run).",
 )
+@click.option(
+    "--augmented-copies",
+    type=click.IntRange(min=0),
+    default=AUGMENTED_COPIES,
+    show_default=True,
+    help="Varied copies of each corpus hit (tuning, EQ, saturation, noise, tail cut).",
+)
 @click.option("--seed", type=int, default=TrainingOptions.seed, show_default=True)
 @click.option(
     "--threshold",
@@ -59,6 +67,7 @@ def train_classifier(
     workers: int | None,
     no_synthetic: bool,
     limit_per_label: int | None,
+    augmented_copies: int,
     seed: int,
     threshold: float,
 ) -> None:
@@ -70,6 +79,7 @@ def train_classifier(
         workers=workers,
         synthetic=not no_synthetic,
         limit_per_label=limit_per_label,
+        augmented_copies=augmented_copies,
         options=options,
     )
     counts = model.metadata.get("class_counts", "")

@@ -4,7 +4,10 @@
 
 * **Drums** come from labelled folders (:data:`FOLDER_LABELS`, e.g. ``bd`` ->
   ``kick``, ``lt``/``mt``/``ht`` -> ``tom``); other folders (``misc``) are
-  unlabelled and left out.
+  unlabelled and left out. Each hit also gives :data:`AUGMENTED_COPIES` varied
+  copies (:func:`~samplemind.analysis.augment.augment_hit`: tuning, EQ tilt,
+  saturation, noise floor, tail cut, gain), as another machine might render it;
+  they carry their source's machine, so cross-validation never splits them.
 * **Tonal classes** (``bass``, ``synth`` for keys and synths, ``pad``) are
   rendered by :func:`synthetic_tonal_examples` with the engine's additive
   instruments (:mod:`samplemind.analysis.synthetic.harmony`); ``vocal`` is not
@@ -20,6 +23,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 from collections import Counter
@@ -32,6 +36,7 @@ import numpy as np
 import scipy.optimize
 import soundfile
 
+from .augment import augment_hit
 from .batch import limit_blas_threads
 from .classify import MODEL_VERSION, TONAL_CLASSES, CategoryModel, softmax
 from .features import FEATURE_NAMES, N_FEATURES
@@ -39,6 +44,7 @@ from .pipeline import analyze_bytes_with_features
 from .synthetic.harmony import tone
 
 __all__ = [
+    "AUGMENTED_COPIES",
     "DEFAULT_MODEL_PATH",
     "FOLDER_LABELS",
     "Examples",
@@ -47,6 +53,7 @@ __all__ = [
     "extract_features",
     "fit_model",
     "group_folds",
+    "load_examples",
     "machine_of",
     "synthetic_tonal_examples",
     "train_from_corpus",
@@ -62,6 +69,10 @@ DEFAULT_MODEL_PATH = Path(__file__).parent / "models" / "category_model.npz"
 AUDIO_SUFFIXES = frozenset({".flac", ".wav", ".aif", ".aiff", ".ogg", ".mp3"})
 SYNTHETIC_RATE = 44100
 SYNTHETIC_PER_CLASS = 80
+AUGMENTED_COPIES = 2
+"""Varied copies (:func:`~samplemind.analysis.augment.augment_hit`) per corpus hit."""
+AUGMENTED_MARK = "#augmented"
+"""Appended to an augmented copy's name in :class:`Examples` (not in what is analysed)."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +80,7 @@ class TrainingOptions:
     """Model size and fit settings (the defaults made the committed model)."""
 
     hidden: int = 32
-    l2: float = 3e-2
+    l2: float = 1e-2
     max_iter: int = 600
     seed: int = 0
     threshold: float = 0.5
@@ -94,6 +105,11 @@ class Examples:
             [self.groups[i] for i in index],
             [self.names[i] for i in index],
         )
+
+    @property
+    def augmented(self) -> np.ndarray:
+        """bool ``(n,)``: which examples are augmented copies of a corpus hit."""
+        return np.array([AUGMENTED_MARK in name for name in self.names], dtype=bool)
 
 
 def machine_of(path: str | Path) -> str:
@@ -122,8 +138,15 @@ def corpus_files(corpus: Path, *, limit_per_label: int | None = None) -> list[tu
     return found
 
 
-def extract_features(items: Sequence[tuple[str, bytes]], *, workers: int = 1) -> np.ndarray:
-    """The classifier features of ``(name, file bytes)`` items, in order.
+AugmentItem = tuple[str, bytes, int]
+"""``(name, file bytes, copy)``: copy 0 is the file itself, copy ``c > 0`` an
+augmented variant drawn from the seed ``(c, sha of the bytes)``."""
+
+
+def extract_features(
+    items: Sequence[tuple[str, bytes]] | Sequence[AugmentItem], *, workers: int = 1
+) -> np.ndarray:
+    """The classifier features of ``(name, file bytes)`` (or :data:`AugmentItem`) items, in order.
 
     Returns:
         float64 ``(n, N_FEATURES)``; a row is all NaN where the analysis failed.
@@ -144,10 +167,21 @@ def _worker_init() -> None:
     limit_blas_threads()
 
 
-def _features_of(item: tuple[str, bytes]) -> np.ndarray:
-    name, data = item
+def _features_of(item: tuple[str, bytes] | AugmentItem) -> np.ndarray:
+    name, data = item[0], item[1]
+    copy = item[2] if len(item) > 2 else 0
+    if copy > 0:
+        data = _augmented_bytes(data, copy=copy)
     _, features = analyze_bytes_with_features(data, name=name)
     return features if features is not None else np.full(N_FEATURES, np.nan)
+
+
+def _augmented_bytes(data: bytes, *, copy: int) -> bytes:
+    """A WAV of the ``copy``-th augmented variant of an audio file's bytes."""
+    samples, sample_rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    digest = int.from_bytes(hashlib.sha256(data).digest()[:8], "little")
+    rng = np.random.default_rng([copy, digest])
+    return wav_bytes(augment_hit(samples, sample_rate=sample_rate, rng=rng), sample_rate)
 
 
 def synthetic_tonal_examples(
@@ -233,24 +267,32 @@ def load_examples(
     synthetic: bool = True,
     limit_per_label: int | None = None,
     synthetic_per_class: int = SYNTHETIC_PER_CLASS,
+    augmented_copies: int = AUGMENTED_COPIES,
     seed: int = 0,
 ) -> Examples:
-    """Features of every labelled corpus file (and the synthetic renders)."""
+    """Features of every labelled corpus file, its augmented copies and the synthetic renders."""
     files = corpus_files(corpus, limit_per_label=limit_per_label)
-    items = [(str(path), path.read_bytes()) for path, _ in files]
-    labels = [label for _, label in files]
-    groups = [machine_of(path) for path, _ in files]
+    items: list[AugmentItem] = []
+    labels: list[str] = []
+    groups: list[str] = []
+    names: list[str] = []
+    for copy in range(augmented_copies + 1):
+        for path, label in files:
+            items.append((str(path), path.read_bytes(), copy))
+            labels.append(label)
+            groups.append(machine_of(path))
+            names.append(f"{path}{AUGMENTED_MARK}{copy}" if copy else str(path))
     if synthetic:
-        for name, label, samples in synthetic_tonal_examples(
-            per_class=synthetic_per_class, seed=seed
-        ):
-            items.append((f"{name}.wav", wav_bytes(samples, SYNTHETIC_RATE)))
+        renders = synthetic_tonal_examples(per_class=synthetic_per_class, seed=seed)
+        for index, (name, label, samples) in enumerate(renders, start=len(files) + 1):
+            items.append((f"{name}.wav", wav_bytes(samples, SYNTHETIC_RATE), 0))
+            names.append(f"{name}.wav")
             labels.append(label)
             # Renders of one class share nothing but their generator: spread them
             # over groups so cross-validation folds each get some.
-            groups.append(f"synthetic{len(items) % 10}")
+            groups.append(f"synthetic{index % 10}")
     features = extract_features(items, workers=workers)
-    return Examples(features, labels, groups, [name for name, _ in items])
+    return Examples(features, labels, groups, names)
 
 
 def fit_model(
@@ -393,6 +435,7 @@ def train_from_corpus(
     workers: int | None = None,
     synthetic: bool = True,
     limit_per_label: int | None = None,
+    augmented_copies: int = AUGMENTED_COPIES,
     options: TrainingOptions = TrainingOptions(),
 ) -> CategoryModel:
     """Extract, fit and write the model; returns it."""
@@ -401,11 +444,13 @@ def train_from_corpus(
         workers=workers or os.cpu_count() or 1,
         synthetic=synthetic,
         limit_per_label=limit_per_label,
+        augmented_copies=augmented_copies,
         seed=options.seed,
     )
     restore = limit_blas_threads()  # one thread: the same sums in the same order every run
     try:
-        model = fit_model(examples, options=options, metadata={"synthetic": str(synthetic).lower()})
+        facts = {"synthetic": str(synthetic).lower(), "augmented_copies": str(augmented_copies)}
+        model = fit_model(examples, options=options, metadata=facts)
     finally:
         restore()
     output.parent.mkdir(parents=True, exist_ok=True)
