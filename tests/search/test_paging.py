@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from samplemind.analysis.embedding import EMBEDDING_DIM
@@ -194,6 +195,8 @@ async def test_words_filters_and_similar_return_only_matching_rows_nearest_first
     assert [i for r in pages for i in _ids(r)] == _nearest(library, reference, snares)
     assert [len(r.rows) for r in pages] == [5, 5, 0]
     assert {r.ordered_by for r in pages} == {"similarity"}
+    # The plan setting for the exact pass does not outlive the search.
+    assert await library.db.scalar(text("SHOW enable_seqscan")) == "on"
 
 
 async def test_similar_alone_skips_other_owners_and_pages_through_everything(

@@ -253,10 +253,10 @@ async def _first_pass(
     if not (plan.worded and plan.nearest_first is not None):
         return await _page_of_few(db, plan, paging, limit=limit, cap=cap)
     await db.execute(select(func.set_config("enable_seqscan", "off", True)))
-    try:
-        return await _page_of_few(db, plan, paging, limit=limit, cap=cap)
-    finally:
-        await db.execute(select(func.set_config("enable_seqscan", "on", True)))
+    rows = await _page_of_few(db, plan, paging, limit=limit, cap=cap)
+    # No ``finally``: after an error the transaction is aborted, and the setting with it.
+    await db.execute(select(func.set_config("enable_seqscan", "on", True)))
+    return rows
 
 
 def _order_for(plan: _Plan, *, ranked: bool) -> OrderedBy:
