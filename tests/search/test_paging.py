@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from samplemind.analysis.embedding import EMBEDDING_DIM
@@ -82,13 +83,19 @@ async def library(database_url: str) -> AsyncIterator[Library]:
 
 
 async def _search(
-    library: Library, *, cap: int, page: int = 1, exact_limit: int = 5000, **values: Any
+    library: Library,
+    *,
+    cap: int,
+    page: int = 1,
+    exact_limit: int = 5000,
+    exact_text_limit: int = 30000,
+    **values: Any,
 ) -> SearchResult:
     filters = SampleFilters(**{k: v for k, v in values.items() if k in SampleFilters.model_fields})
     request = SearchRequest(
         owner_id=library.alice, filters=filters, paging=PageParams(page=page, page_size=5),
         query=values.get("query"), similar_to=values.get("similar_to"), total_cap=cap,
-        exact_nearest_limit=exact_limit,
+        exact_nearest_limit=exact_limit, exact_nearest_text_limit=exact_text_limit,
     )  # fmt: skip
     return await search(library.db, request)
 
@@ -167,6 +174,29 @@ async def test_similar_with_filters_returns_only_matching_rows_nearest_first(
     assert {r.ordered_by for r in pages} == {"similarity"}
     similarities = [s["similarity"] for r in pages for _, _, s in r.rows]
     assert similarities == sorted(similarities, reverse=True)
+
+
+@pytest.mark.parametrize("exact_text_limit", [30000, 0], ids=["measured", "hnsw"])
+async def test_words_filters_and_similar_return_only_matching_rows_nearest_first(
+    library: Library, exact_text_limit: int
+) -> None:
+    """The word names another kind of sound than the reference (snares near a kick),
+    and more rows match than the cap: every snare one-shot, nearest first, page by page."""
+    alices = [s for s in library.samples.values() if s.owner_id == library.alice]
+    reference = next(s.id for s in alices if "kick" in s.name)
+    snares = [s for s in alices if "snare" in s.name]
+    pages = [
+        await _search(
+            library, cap=3, exact_limit=0, exact_text_limit=exact_text_limit, page=page,
+            query="snare", kind="one_shot", similar_to=reference,
+        )
+        for page in (1, 2, 3)
+    ]  # fmt: skip
+    assert [i for r in pages for i in _ids(r)] == _nearest(library, reference, snares)
+    assert [len(r.rows) for r in pages] == [5, 5, 0]
+    assert {r.ordered_by for r in pages} == {"similarity"}
+    # The plan setting for the exact pass does not outlive the search.
+    assert await library.db.scalar(text("SHOW enable_seqscan")) == "on"
 
 
 async def test_similar_alone_skips_other_owners_and_pages_through_everything(

@@ -47,6 +47,11 @@ HNSW_DEFAULT_EF_SEARCH = 40  # pgvector's default
 HNSW_MAX_EF_SEARCH = 1000  # pgvector's maximum
 EXACT_NEAREST_LIMIT = 5000
 """Up to this many matches of a narrowed "sounds like" search are measured exactly."""
+EXACT_NEAREST_TEXT_LIMIT = 30000
+"""The same, when the search has words. Words usually name a kind of sound, so the
+matches sit far from most references and an HNSW scan must reject thousands of
+neighbours (measured: 20,000 rejected in 0.5 s without one match) before it finds
+a page; measuring every match exactly is cheaper up to many more matches."""
 OrderedBy = Literal["score", "similarity", "newest"]
 
 
@@ -77,6 +82,7 @@ class SearchRequest:
     tempo_tolerance: float = 0.06
     total_cap: int = TOTAL_COUNT_CAP
     exact_nearest_limit: int = EXACT_NEAREST_LIMIT
+    exact_nearest_text_limit: int = EXACT_NEAREST_TEXT_LIMIT
 
 
 @dataclass
@@ -120,6 +126,7 @@ class _Plan:
     scores: dict[str, ColumnElement[Any]] = field(default_factory=dict)
     nearest_first: ColumnElement[Any] | None = None
     narrowed: bool = False  # conditions beyond the owner's and the reference's
+    worded: bool = False  # a text query is among the conditions
 
 
 async def _reference(db: AsyncSession, owner_id: uuid.UUID, sample_id: uuid.UUID) -> Sample:
@@ -135,6 +142,7 @@ def _add_text(plan: _Plan, query: str) -> None:
         raise ValidationFailed("The query has no searchable words", code="empty_query")
     tsquery = func.to_tsquery("simple", tsquery_text)
     plan.conditions.append(Sample.search_document.op("@@")(tsquery))
+    plan.worded = True
     plan.scores["text"] = func.ts_rank_cd(Sample.search_document, tsquery, 32)
 
 
@@ -207,8 +215,9 @@ async def _run(db: AsyncSession, plan: _Plan, request: SearchRequest) -> SearchR
     one capped count, then a page read in index order (HNSW or newest first)."""
     paging, cap, limit = request.paging, request.total_cap, request.total_cap
     if plan.nearest_first is not None and plan.narrowed:
-        limit = max(cap, request.exact_nearest_limit)
-    rows = await _page_of_few(db, plan, paging, limit=limit, cap=cap)
+        exact = request.exact_nearest_text_limit if plan.worded else request.exact_nearest_limit
+        limit = max(cap, exact)
+    rows = await _first_pass(db, plan, paging, limit=limit, cap=cap)
     if rows:
         counted = int(rows[0].matched)
     else:  # past the last page, or nothing matches
@@ -231,6 +240,23 @@ async def _run(db: AsyncSession, plan: _Plan, request: SearchRequest) -> SearchR
         rows=results, total=total.value, total_is_lower_bound=total.is_lower_bound,
         ordered_by=ordered_by,
     )  # fmt: skip
+
+
+async def _first_pass(
+    db: AsyncSession, plan: _Plan, paging: PageParams, *, limit: int, cap: int
+) -> list[Row[Any]]:
+    """``_page_of_few``; for words with a reference, with sequential scans disabled.
+
+    PostgreSQL underestimates the cost of ``@@`` on every row: for 20,000 of 100,000
+    matching it chose a sequential scan (105-215 ms) over the GIN bitmap (39-45 ms).
+    """
+    if not (plan.worded and plan.nearest_first is not None):
+        return await _page_of_few(db, plan, paging, limit=limit, cap=cap)
+    await db.execute(select(func.set_config("enable_seqscan", "off", True)))
+    rows = await _page_of_few(db, plan, paging, limit=limit, cap=cap)
+    # No ``finally``: after an error the transaction is aborted, and the setting with it.
+    await db.execute(select(func.set_config("enable_seqscan", "on", True)))
+    return rows
 
 
 def _order_for(plan: _Plan, *, ranked: bool) -> OrderedBy:
@@ -279,11 +305,14 @@ async def _page_of_few(
         .subquery("ranked")
     )  # fmt: skip
     first = paging.offset + 1
+    page = (  # the LIMIT tells the planner how few rows join back: by primary key
+        select(ranked).where(ranked.c.position.between(first, first + paging.page_size))
+        .limit(paging.page_size + 1).subquery("page")
+    )  # fmt: skip
     statement = (
-        select(*_page_columns(plan), ranked.c.matched)
-        .join(ranked, ranked.c.id == Sample.id)
-        .where(ranked.c.position.between(first, first + paging.page_size))
-        .order_by(ranked.c.position).options(*LIST_ITEM_LOADING)
+        select(*_page_columns(plan), page.c.matched)
+        .join(page, page.c.id == Sample.id)
+        .order_by(page.c.position).options(*LIST_ITEM_LOADING)
     )  # fmt: skip
     return list(await db.execute(statement))
 
