@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +17,9 @@ from redis.asyncio import Redis
 from websockets.exceptions import ConnectionClosed
 
 from samplemind.app import create_app
+from samplemind.core.config import Settings
 from tests.conftest import REDIS_URL, live_server
-from tests.samples.conftest import corpus_file, library_settings, new_account
+from tests.samples.conftest import Account, corpus_file, library_settings, new_account
 
 EVENT_TIMEOUT = 120.0
 
@@ -136,10 +139,9 @@ async def _listener_pids(database_url: str) -> set[int]:
         await connection.close()
 
 
-async def test_events_resume_after_the_listen_connection_is_lost(
-    database_url: str, tmp_path: Path
-) -> None:
-    settings = library_settings(database_url, tmp_path)
+@asynccontextmanager
+async def _alice_listening(settings: Settings) -> AsyncIterator[tuple[Account, Any]]:
+    """A live server, a new account and its WebSocket, past the ``ready`` event."""
     async with (
         live_server(create_app(settings)) as base,
         httpx.AsyncClient(base_url=base) as client,
@@ -147,21 +149,28 @@ async def test_events_resume_after_the_listen_connection_is_lost(
         alice = await new_account(client, "alice@example.com")
         async with websockets.connect(_ws_url(base, alice.token)) as ws:
             assert (await _next_event(ws))["type"] == "ready"
-            [lost] = await _listener_pids(database_url)
-            dsn = database_url.replace("postgresql+asyncpg://", "postgresql://")
-            admin = await asyncpg.connect(dsn)
-            await admin.execute("SELECT pg_terminate_backend($1)", lost)
-            await admin.close()
-            for _ in range(100):  # the hub listens again on a new connection
-                now = await _listener_pids(database_url)
-                if now and lost not in now:
-                    break
-                await asyncio.sleep(0.1)
-            else:
-                raise AssertionError("the event connection was not re-opened")
-            assert (await _next_event(ws))["type"] == "events.resumed"
-            await alice.upload_ok(corpus_file("cb"))
-            assert (await _next_event(ws))["type"] == "upload.received"
+            yield alice, ws
+
+
+async def test_events_resume_after_the_listen_connection_is_lost(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with _alice_listening(library_settings(database_url, tmp_path)) as (alice, ws):
+        [lost] = await _listener_pids(database_url)
+        dsn = database_url.replace("postgresql+asyncpg://", "postgresql://")
+        admin = await asyncpg.connect(dsn)
+        await admin.execute("SELECT pg_terminate_backend($1)", lost)
+        await admin.close()
+        for _ in range(100):  # the hub listens again on a new connection
+            now = await _listener_pids(database_url)
+            if now and lost not in now:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the event connection was not re-opened")
+        assert (await _next_event(ws))["type"] == "events.resumed"
+        await alice.upload_ok(corpus_file("cb"))
+        assert (await _next_event(ws))["type"] == "upload.received"
 
 
 async def _pattern_subscribers(redis: Redis) -> set[str]:
@@ -175,19 +184,13 @@ async def test_redis_events_resume_after_the_subscription_is_lost(
     admin = Redis.from_url(REDIS_URL)
     others = await _pattern_subscribers(admin)
     try:
-        async with (
-            live_server(create_app(settings)) as base,
-            httpx.AsyncClient(base_url=base) as client,
-        ):
-            alice = await new_account(client, "alice@example.com")
-            async with websockets.connect(_ws_url(base, alice.token)) as ws:
-                assert (await _next_event(ws))["type"] == "ready"
-                [lost] = await _pattern_subscribers(admin) - others
-                await admin.client_kill_filter(_id=lost)
-                assert (await _next_event(ws))["type"] == "events.resumed"
-                [resubscribed] = await _pattern_subscribers(admin) - others
-                assert resubscribed != lost
-                await alice.upload_ok(corpus_file("cb"))
-                assert (await _next_event(ws))["type"] == "upload.received"
+        async with _alice_listening(settings) as (alice, ws):
+            [lost] = await _pattern_subscribers(admin) - others
+            await admin.client_kill_filter(_id=lost)
+            assert (await _next_event(ws))["type"] == "events.resumed"
+            [resubscribed] = await _pattern_subscribers(admin) - others
+            assert resubscribed != lost
+            await alice.upload_ok(corpus_file("cb"))
+            assert (await _next_event(ws))["type"] == "upload.received"
     finally:
         await admin.aclose()

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from samplemind.samples.s3 import S3Storage, parse_storage_url
+from samplemind.core.config import parse_storage_url
+from samplemind.samples.s3 import S3Storage
 from samplemind.samples.storage import BlobTooLarge, LocalStorage, Storage
 from tests.seaweed import ACCESS_KEY, BUCKET, SECRET_KEY, SeaweedS3
 

@@ -13,6 +13,7 @@ from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -31,6 +32,15 @@ DEFAULT_CORS_ORIGINS = (
     "http://localhost:8000",
     "http://127.0.0.1:8000",
 )
+
+
+def parse_storage_url(url: str) -> tuple[str, str]:
+    """``s3://bucket/some/prefix`` → ``("bucket", "some/prefix/")``."""
+    parts = urlsplit(url)
+    if parts.scheme != "s3" or not parts.netloc:
+        raise ValueError(f"SAMPLEMIND_STORAGE_URL must look like s3://bucket[/prefix], not {url!r}")
+    prefix = parts.path.strip("/")
+    return parts.netloc, f"{prefix}/" if prefix else ""
 
 
 def secret_entropy_bits(secret: str) -> float:
@@ -106,9 +116,7 @@ class Settings(BaseSettings):
     def _s3_url(cls, value: str | None) -> str | None:
         if not value:
             return None
-        scheme, _, bucket = value.partition("://")
-        if scheme != "s3" or not bucket.strip("/"):
-            raise ValueError("SAMPLEMIND_STORAGE_URL must look like s3://bucket[/prefix]")
+        parse_storage_url(value)
         return value
 
     @model_validator(mode="after")

@@ -58,17 +58,18 @@ async def commit_with_events(
     await publisher.after_commit(events)
 
 
+def redis_channel_prefix(prefix: str) -> str:
+    """Each owner's events go to ``<prefix>:events:<owner id>``."""
+    return f"{prefix}:events:"
+
+
 class RedisEventPublisher:
     def __init__(self, redis: Redis, *, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix
 
-    @property
-    def channel_prefix(self) -> str:
-        return f"{self._prefix}:events:"
-
     def channel(self, owner_id: uuid.UUID) -> str:
-        return f"{self.channel_prefix}{owner_id}"
+        return f"{redis_channel_prefix(self._prefix)}{owner_id}"
 
     async def before_commit(self, db: AsyncSession, events: list[OwnedEvent]) -> None:
         return None
@@ -147,7 +148,7 @@ class RedisEventHub(_LocalFanOut):
     def __init__(self, redis: Redis, *, prefix: str) -> None:
         super().__init__()
         self._redis = redis
-        self._channel_prefix = RedisEventPublisher(redis, prefix=prefix).channel_prefix
+        self._channel_prefix = redis_channel_prefix(prefix)
         self._reader: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
 

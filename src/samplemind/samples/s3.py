@@ -12,26 +12,12 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator
 from typing import IO, Any, BinaryIO, cast
-from urllib.parse import urlsplit
 
-from samplemind.samples.storage import (
-    READ_CHUNK_BYTES,
-    SHA256_PATTERN,
-    HashingWriter,
-    StoredBlob,
-)
+from samplemind.core.config import parse_storage_url
+from samplemind.samples.storage import READ_CHUNK_BYTES, HashingWriter, StoredBlob, content_key
 
 SPOOL_IN_MEMORY_BYTES = 16 * 1024 * 1024
 _MISSING = {"404", "NoSuchKey", "NotFound"}
-
-
-def parse_storage_url(url: str) -> tuple[str, str]:
-    """``s3://bucket/some/prefix`` → ``("bucket", "some/prefix/")``."""
-    parts = urlsplit(url)
-    if parts.scheme != "s3" or not parts.netloc:
-        raise ValueError(f"storage URL must look like s3://bucket[/prefix], not {url!r}")
-    prefix = parts.path.strip("/")
-    return parts.netloc, f"{prefix}/" if prefix else ""
 
 
 class S3BlobWriter(HashingWriter):
@@ -88,9 +74,7 @@ class S3Storage:
         return cls(client, bucket=bucket, prefix=prefix)
 
     def key(self, sha256: str) -> str:
-        if not SHA256_PATTERN.match(sha256):
-            raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
-        return f"{self.prefix}{sha256[:2]}/{sha256[2:4]}/{sha256}"
+        return self.prefix + content_key(sha256)
 
     def writer(self, *, max_bytes: int) -> S3BlobWriter:
         return S3BlobWriter(self, max_bytes=max_bytes)

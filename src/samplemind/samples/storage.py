@@ -25,6 +25,13 @@ SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 READ_CHUNK_BYTES = 256 * 1024
 
 
+def content_key(sha256: str) -> str:
+    """Where content lives in any storage: ``ab/cd/<sha256>``."""
+    if not SHA256_PATTERN.match(sha256):
+        raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
+    return f"{sha256[:2]}/{sha256[2:4]}/{sha256}"
+
+
 class BlobTooLarge(Exception):
     def __init__(self, limit: int) -> None:
         super().__init__(f"larger than {limit} bytes")
@@ -138,9 +145,7 @@ class LocalStorage:
         self.temp_dir.mkdir(parents=True, exist_ok=True)
 
     def path(self, sha256: str) -> Path:
-        if not SHA256_PATTERN.match(sha256):
-            raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
-        return self.root / sha256[:2] / sha256[2:4] / sha256
+        return self.root / content_key(sha256)
 
     def writer(self, *, max_bytes: int) -> LocalBlobWriter:
         return LocalBlobWriter(self, max_bytes=max_bytes)
