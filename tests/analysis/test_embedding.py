@@ -11,6 +11,7 @@ import pytest
 from samplemind.analysis.embedding import (
     BLOCK_SIZES,
     EMBEDDING_DIM,
+    _frames_to_fall,
     compute_embedding,
     embedding_features,
     mel_filterbank,
@@ -102,6 +103,50 @@ def test_features_are_raw_and_mel_bank_is_normalised() -> None:
     assert mel_filterbank(sample_rate=22050, n_fft=2048) is bank
     with pytest.raises(ValueError):
         mel_filterbank(sample_rate=0, n_fft=2048)
+
+
+def test_frames_to_fall_interpolates_from_each_rows_peak() -> None:
+    frames = np.arange(40.0)
+    rows = [
+        np.where(frames < 3, -6.0, -2.0 * (frames - 3)),  # peak at 3, 2 dB a frame after it
+        -5.0 * np.abs(frames - 10),  # peak at 10, 5 dB a frame either side
+        np.zeros(40),  # never falls
+    ]
+    energies = 10.0 ** (np.array(rows) / 10.0)
+    peak_index = np.argmax(energies, axis=1)
+    fall = _frames_to_fall(energies, peak_index, energies.max(axis=1))
+    np.testing.assert_allclose(fall[0], [5.0, 10.0, 15.0], atol=1e-9)
+    np.testing.assert_allclose(fall[1], [2.0, 4.0, 6.0], atol=1e-9)
+    np.testing.assert_array_equal(fall[2], [40.0, 40.0, 40.0])
+
+
+def test_band_decay_of_a_noise_burst_follows_its_envelope() -> None:
+    rate, decay_db_per_s = timbre.ANALYSIS_SAMPLE_RATE, 100.0
+    t = np.arange(rate) / rate
+    noise = np.random.default_rng(3).standard_normal(rate)
+    burst = (noise * 10.0 ** (-decay_db_per_s * t / 20.0) * 0.5).astype(np.float32)
+    features = embedding_features(as_signal(burst))
+    assert features is not None
+    start = sum(size for name, size in BLOCK_SIZES.items() if name != "bands")
+    top_band = features[start + 15 : start + 18]  # 4 kHz and up: frames to fall 10/20/30 dB
+    db_per_frame = decay_db_per_s * 512 / rate
+    expected = np.log1p(np.array([10.0, 20.0, 30.0]) / db_per_frame)
+    np.testing.assert_allclose(top_band, expected, atol=0.12)
+
+
+def test_contrast_known_answers_click_and_white_noise() -> None:
+    start = sum(list(BLOCK_SIZES.values())[:3])
+    contrast = slice(start, start + BLOCK_SIZES["contrast"])
+    click = np.zeros(22050, np.float32)
+    click[5000] = 1.0  # each frame holding it has a flat spectrum
+    noise = np.random.default_rng(5).standard_normal(22050).astype(np.float32)
+    features = [embedding_features(as_signal(x)) for x in (click, noise)]
+    assert all(f is not None for f in features)
+    flat, white = (np.asarray(f)[contrast] for f in features)
+    np.testing.assert_allclose(flat, 0.0, atol=1e-6)
+    # Periodogram bins of white noise are exponential: the top 20 % average
+    # 1 + ln 5, the bottom 20 % 5 (1 - 0.8 (1 - ln 0.8)); log10 of the ratio is 1.385.
+    assert white[-1] == pytest.approx(1.385, abs=0.08)
 
 
 def test_rejects_non_signal() -> None:

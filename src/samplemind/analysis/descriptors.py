@@ -21,7 +21,7 @@ import scipy.fft
 import scipy.ndimage
 import scipy.signal
 
-from .signal import AnalysisSignal
+from .signal import AnalysisSignal, band_bins, column_sums
 
 __all__ = [
     "ACTIVE_FRAME_DB",
@@ -33,7 +33,8 @@ __all__ = [
     "compute_descriptors",
     "decay_time_ms",
     "first_event_peak",
-    "flatness_band",
+    "flatness_bins",
+    "magnitude_moment_sums",
 ]
 
 ACTIVE_FRAME_DB = 60.0
@@ -121,10 +122,10 @@ def compute_descriptors(signal: AnalysisSignal) -> Descriptors:
     samples = signal.decoded.samples
     if samples.size == 0 or max(float(samples.max()), -float(samples.min())) <= SILENCE_PEAK:
         return Descriptors()
-    weights = active_frame_weights(signal.power)
+    weights = _active_weights(signal.frame_energy, ACTIVE_FRAME_DB)
     rate = signal.sample_rate
     magnitude = signal.magnitude
-    centroid, bandwidth = _spectral_moments(magnitude, n_fft=signal.n_fft, sample_rate=rate)
+    centroid, bandwidth = _spectral_moments(signal)
     active_power = _active_power(signal, weights)
     rms, width = _level_and_width(samples)
     return Descriptors(
@@ -158,30 +159,14 @@ def active_frame_weights(power: np.ndarray, *, floor_db: float = ACTIVE_FRAME_DB
         raise ValueError(f"expected a (n_bins, n_frames) spectrogram, got shape {power.shape}")
     if floor_db <= 0:
         raise ValueError("floor_db must be > 0")
-    energy = column_sums(power)
+    return _active_weights(column_sums(power), floor_db)
+
+
+def _active_weights(energy: np.ndarray, floor_db: float) -> np.ndarray:
     peak = float(energy.max(initial=0.0))
     if peak <= 0:
         return np.zeros_like(energy)
     return np.where(energy >= peak * 10.0 ** (-floor_db / 10.0), energy, 0.0)
-
-
-def column_sums(values: np.ndarray) -> np.ndarray:
-    """Float64 sums over axis 0 of a ``(n_rows, n_columns)`` array, shape ``(n_columns,)``.
-
-    As ``values.sum(axis=0, dtype=np.float64)`` up to rounding, but a
-    matrix-vector product: numpy's axis-0 reduction of a spectrogram with few
-    frames (a one-shot's) is many times slower.
-    """
-    rows = values if values.dtype == np.float64 else values.astype(np.float64)
-    sums: np.ndarray = _ones(rows.shape[0]) @ rows
-    return sums
-
-
-@lru_cache(maxsize=8)
-def _ones(n: int) -> np.ndarray:
-    ones = np.ones(n)
-    ones.flags.writeable = False
-    return ones
 
 
 def _weighted_mean(values: np.ndarray, weights: np.ndarray) -> float | None:
@@ -191,17 +176,12 @@ def _weighted_mean(values: np.ndarray, weights: np.ndarray) -> float | None:
     return float(np.dot(values, weights) / total)
 
 
-def _spectral_moments(
-    magnitude: np.ndarray, *, n_fft: int, sample_rate: int
-) -> tuple[np.ndarray, np.ndarray]:
+def _spectral_moments(signal: AnalysisSignal) -> tuple[np.ndarray, np.ndarray]:
     """Per frame: centroid and bandwidth (Hz), float64 ``(n_frames,)``.
 
-    The moments are one float32 product with the rows ``f, f**2`` (no float64
-    copy of a long spectrogram); a frame with no magnitude has centroid and
-    bandwidth 0.
+    A frame with no magnitude has centroid and bandwidth 0.
     """
-    total = column_sums(magnitude)
-    first, second = (_moment_rows(n_fft, sample_rate) @ magnitude).astype(np.float64)
+    total, first, second = magnitude_moment_sums(signal)
     positive = total > 0
     centroid = np.divide(first, total, out=np.zeros_like(total), where=positive)
     second_moment = np.divide(second, total, out=np.zeros_like(total), where=positive)
@@ -209,12 +189,31 @@ def _spectral_moments(
     return centroid, bandwidth
 
 
+def magnitude_moment_sums(signal: AnalysisSignal) -> np.ndarray:
+    """Per frame: the sums of ``|X|``, ``f |X|`` and ``f**2 |X|`` over the bins (f in Hz).
+
+    One float32 product with the rows ``1, f, f**2`` (no float64 copy of a long
+    spectrogram); cached as ``"magnitude_moment_sums"``.
+
+    Returns:
+        float64, shape ``(3, n_frames)`` (read-only: it is shared).
+    """
+    cached = signal._cache.get("magnitude_moment_sums")
+    if isinstance(cached, np.ndarray):
+        return cached
+    rows = _moment_rows(signal.n_fft, signal.sample_rate)
+    sums: np.ndarray = (rows @ signal.magnitude).astype(np.float64)
+    sums.flags.writeable = False
+    signal._cache["magnitude_moment_sums"] = sums
+    return sums
+
+
 @lru_cache(maxsize=8)
 def _moment_rows(n_fft: int, sample_rate: int) -> np.ndarray:
-    """float32 ``(2, 1 + n_fft // 2)``: bin frequencies (Hz) and their squares
+    """float32 ``(3, 1 + n_fft // 2)``: ones, bin frequencies (Hz) and their squares
     (read-only: it is shared)."""
     freqs = np.fft.rfftfreq(n_fft, d=1.0 / sample_rate)
-    rows = np.stack([freqs, freqs**2]).astype(np.float32)
+    rows = np.stack([np.ones_like(freqs), freqs, freqs**2]).astype(np.float32)
     rows.flags.writeable = False
     return rows
 
@@ -227,21 +226,18 @@ def _spectral_rolloff(magnitude: np.ndarray, freqs: np.ndarray) -> np.ndarray:
     return np.asarray(freqs[index], dtype=np.float64)
 
 
-def flatness_band(signal: AnalysisSignal) -> np.ndarray:
-    """Boolean mask of the STFT bins flatness is measured on, shape ``(n_bins,)``.
+def flatness_bins(signal: AnalysisSignal) -> tuple[int, int]:
+    """The STFT bins flatness is measured on, as ``range(first, stop)``.
 
     ``0 < f <= min(10 kHz, 0.9 x the source's Nyquist)``: bins the resampling
     filter emptied would otherwise drag the geometric mean down.
     """
-    first, stop = _flatness_bins(signal.n_fft, signal.sample_rate, signal.decoded.sample_rate)
-    band = np.zeros(1 + signal.n_fft // 2, dtype=bool)
-    band[first:stop] = True
-    return band
+    return _flatness_bins(signal.n_fft, signal.sample_rate, signal.decoded.sample_rate)
 
 
 @lru_cache(maxsize=32)
 def _flatness_bins(n_fft: int, sample_rate: int, source_rate: int) -> tuple[int, int]:
-    """The bins of :func:`flatness_band` as ``range(first, stop)`` (they are contiguous)."""
+    """The bins of :func:`flatness_bins` for a source rate."""
     freqs = np.fft.rfftfreq(n_fft, d=1.0 / sample_rate)
     top = min(FLATNESS_MAX_HZ, 0.9 * (source_rate / 2.0), sample_rate / 2.0)
     band = np.flatnonzero((freqs > 0) & (freqs <= top))
@@ -249,7 +245,7 @@ def _flatness_bins(n_fft: int, sample_rate: int, source_rate: int) -> tuple[int,
 
 
 def _spectral_flatness(signal: AnalysisSignal) -> np.ndarray:
-    first, stop = _flatness_bins(signal.n_fft, signal.sample_rate, signal.decoded.sample_rate)
+    first, stop = flatness_bins(signal)
     power = signal.power[first:stop].astype(np.float64)
     # A floor 100 dB under each frame's loudest bin keeps log() finite and the
     # measure independent of gain.
@@ -299,17 +295,8 @@ def _band_energy_ratio(
     total = float(active_power.sum())
     if total <= 0:
         return None
-    first, stop = _band_bins(signal.n_fft, signal.sample_rate, low, high)
+    first, stop = band_bins(signal.n_fft, signal.sample_rate, low, high)
     return float(active_power[first:stop].sum() / total)
-
-
-@lru_cache(maxsize=32)
-def _band_bins(n_fft: int, sample_rate: int, low: float, high: float) -> tuple[int, int]:
-    """The STFT bins with ``low <= f < high`` as ``range(first, stop)``."""
-    freqs = np.fft.rfftfreq(n_fft, d=1.0 / sample_rate)
-    return int(np.searchsorted(freqs, low, side="left")), int(
-        np.searchsorted(freqs, high, side="left")
-    )
 
 
 def amplitude_envelope(

@@ -31,12 +31,13 @@ time segment after the end of a short sound) become the corpus mean (0).
 from __future__ import annotations
 
 import itertools
+from functools import lru_cache
 
 import numpy as np
 import scipy.fft
 
-from .descriptors import amplitude_envelope, flatness_band
-from .signal import AnalysisSignal
+from .descriptors import amplitude_envelope, flatness_bins, magnitude_moment_sums
+from .signal import AnalysisSignal, band_bins, column_sums
 
 __all__ = [
     "BLOCK_SIZES",
@@ -144,19 +145,20 @@ def embedding_features(signal: AnalysisSignal) -> np.ndarray | None:
         :data:`BLOCK_SIZES`; NaN marks an undefined value.
     """
     power = signal.power
-    frame_energy = power.sum(axis=0, dtype=np.float64)
+    frame_energy = signal.frame_energy
     if power.size == 0 or float(frame_energy.max()) <= 0:
         return None
     mel = _mel_power(signal)
     onset = int(np.argmax(frame_energy >= frame_energy.max() * _db_to_power(ONSET_DB)))
     segments = _segment_slices(onset, power.shape[1])
+    averaging = _segment_averaging(segments, power.shape[1])
     blocks = [
-        _segment_block(mel, segments),
+        _segment_block(mel, averaging),
         _envelope_block(signal),
         _shape_block(mel),
-        _contrast_block(power, signal.freqs),
-        _trajectory_block(signal, segments),
-        _band_block(power, signal.freqs, onset),
+        _contrast_block(signal),
+        _trajectory_block(signal, segments, averaging),
+        _band_block(signal, onset),
     ]
     return np.concatenate(blocks)
 
@@ -221,27 +223,33 @@ def _segment_slices(onset: int, n_frames: int) -> list[slice]:
     return [slice(min(a, n_frames), min(b, n_frames)) for a, b in zip(starts, stops, strict=True)]
 
 
+def _segment_averaging(segments: list[slice], n_frames: int) -> np.ndarray:
+    """float32 ``(n_frames, n_segments)``: column j averages the frames of segment j
+    (all zeros for an empty segment), so one product averages every segment."""
+    averaging = np.zeros((n_frames, len(segments)), dtype=np.float32)
+    for column, part in enumerate(segments):
+        if part.stop > part.start:
+            averaging[part, column] = 1.0 / (part.stop - part.start)
+    return averaging
+
+
 def _relative_db(power: np.ndarray, reference: float) -> np.ndarray:
     floor = reference * _db_to_power(FLOOR_DB)
     return np.asarray(10.0 * np.log10(np.maximum(power, floor) / reference))
 
 
-def _segment_block(mel: np.ndarray, segments: list[slice]) -> np.ndarray:
-    reference = float(mel.sum(axis=0).max())
-    columns = [
-        mel[:, part].mean(axis=1) if part.stop > part.start else np.zeros(mel.shape[0])
-        for part in segments
-    ]
-    levels = _relative_db(np.stack(columns, axis=1), reference)
+def _segment_block(mel: np.ndarray, averaging: np.ndarray) -> np.ndarray:
+    reference = float(column_sums(mel).max())
+    levels = _relative_db(mel @ averaging.astype(np.float64), reference)
     coefficients = scipy.fft.dct(levels, type=2, norm="ortho", axis=0)[:N_COEFFS]
     return np.asarray(coefficients.T.ravel())
 
 
 def _shape_block(mel: np.ndarray) -> np.ndarray:
-    energy = mel.sum(axis=0)
+    energy = column_sums(mel)
     reference = float(energy.max())
     active = energy >= reference * _db_to_power(FLOOR_DB)
-    levels = _relative_db(mel[:, active].mean(axis=1), reference)
+    levels = _relative_db(mel @ active / np.count_nonzero(active), reference)
     return np.asarray(scipy.fft.dct(levels, type=2, norm="ortho")[1:N_COEFFS])
 
 
@@ -260,74 +268,114 @@ def _envelope_block(signal: AnalysisSignal) -> np.ndarray:
     return _relative_db(means, reference)
 
 
-def _contrast_block(power: np.ndarray, freqs: np.ndarray) -> np.ndarray:
+def _contrast_block(signal: AnalysisSignal) -> np.ndarray:
     """Energy-weighted log10 ratio of the top and bottom 20 % of bins per octave band."""
-    energy = power.sum(axis=0)
-    frames = power[:, energy >= energy.max() * _db_to_power(-40.0)]
+    energy = signal.frame_energy
+    # (frames, bins): partitioning along contiguous rows is much faster than
+    # along the bins axis of the (bins, frames) spectrogram.
+    frames = signal.power.T[energy >= energy.max() * _db_to_power(-40.0)]
     floor = float(frames.max()) * 1e-8
-    values = []
+    peaks, valleys = [], []
+    for (first, stop), count in _contrast_bands(signal.n_fft, signal.sample_rate):
+        size = stop - first
+        ordered = np.partition(frames[:, first:stop], (count - 1, size - count), axis=1)
+        peaks.append(np.add.reduce(ordered[:, size - count :], axis=1) / count)
+        valleys.append(np.add.reduce(ordered[:, :count], axis=1) / count)
+    contrast = np.log10((np.array(peaks) + floor) / (np.array(valleys) + floor))
+    weights = (frames @ _band_membership(signal.n_fft, signal.sample_rate, CONTRAST_EDGES_HZ)).T
+    totals = weights.sum(axis=1, dtype=np.float64)
+    weighted = (contrast * weights).sum(axis=1, dtype=np.float64)
+    undefined = np.full(totals.shape, np.nan)
+    return np.asarray(np.divide(weighted, totals, out=undefined, where=totals > 0))
+
+
+@lru_cache(maxsize=8)
+def _contrast_bands(n_fft: int, sample_rate: int) -> tuple[tuple[tuple[int, int], int], ...]:
+    """Per contrast band: its bins ``(first, stop)`` and how many make its top (and bottom) 20 %."""
+    bands = []
     for low, high in itertools.pairwise(CONTRAST_EDGES_HZ):
-        band = frames[(freqs >= low) & (freqs < high)]
-        size = band.shape[0]
-        count = max(1, int(CONTRAST_QUANTILE * size))
-        ordered = np.partition(band, (count - 1, size - count), axis=0)
-        contrast = np.log10(
-            (ordered[size - count :].mean(axis=0) + floor) / (ordered[:count].mean(axis=0) + floor)
-        )
-        weights = band.sum(axis=0, dtype=np.float64)
-        total = float(weights.sum())
-        values.append(float(np.dot(contrast, weights) / total) if total > 0 else np.nan)
-    return np.array(values)
+        first, stop = band_bins(n_fft, sample_rate, low, high)
+        bands.append(((first, stop), max(1, int(CONTRAST_QUANTILE * (stop - first)))))
+    return tuple(bands)
 
 
-def _trajectory_block(signal: AnalysisSignal, segments: list[slice]) -> np.ndarray:
+@lru_cache(maxsize=16)
+def _band_membership(n_fft: int, sample_rate: int, edges_hz: tuple[float, ...]) -> np.ndarray:
+    """float32 ``(n_bins, n_bands)``: 1 where bin i lies in ``edges[j] <= f < edges[j + 1]``
+    (read-only: it is shared)."""
+    membership = np.zeros((1 + n_fft // 2, len(edges_hz) - 1), dtype=np.float32)
+    for column, (low, high) in enumerate(itertools.pairwise(edges_hz)):
+        first, stop = band_bins(n_fft, sample_rate, low, high)
+        membership[first:stop, column] = 1.0
+    membership.flags.writeable = False
+    return membership
+
+
+def _trajectory_block(
+    signal: AnalysisSignal, segments: list[slice], averaging: np.ndarray
+) -> np.ndarray:
     """Per segment: log spectral centroid (Hz) and log(flatness + 1e-4)."""
-    power = signal.power
-    magnitude = signal.magnitude
-    band = flatness_band(signal)
-    values: list[float] = []
-    for part in segments:
-        if part.stop <= part.start:
-            values += [np.nan, np.nan]
-            continue
-        spectrum = magnitude[:, part].sum(axis=1, dtype=np.float64)
-        summed = power[band, part].sum(axis=1, dtype=np.float64)
-        if float(spectrum.sum()) <= 0 or float(summed.max(initial=0.0)) <= 0:
-            values += [np.nan, np.nan]
-            continue
-        centroid = float(signal.freqs @ spectrum / spectrum.sum())
-        summed = np.maximum(summed, summed.max() * 1e-10 + 1e-30)
-        flatness = float(np.exp(np.mean(np.log(summed))) / np.mean(summed))
-        values += [float(np.log(max(centroid, 20.0))), float(np.log(flatness + 1e-4))]
-    return np.array(values)
+    total, first_moment, _ = magnitude_moment_sums(signal)
+    lengths = np.array([part.stop - part.start for part in segments], dtype=np.float64)
+    # Per segment: sums of |X| and f |X|, and the mean power of each flatness bin.
+    magnitude_sums = total @ averaging * lengths
+    centroids = first_moment @ averaging * lengths / np.where(magnitude_sums > 0, magnitude_sums, 1)
+    low, high = flatness_bins(signal)
+    means = (signal.power[low:high] @ averaging).astype(np.float64)
+    top = means.max(axis=0, initial=0.0)
+    means = np.maximum(means, top * 1e-10 + 1e-30)
+    flatness = np.exp(np.log(means).mean(axis=0)) / means.mean(axis=0)
+    defined = (lengths > 0) & (magnitude_sums > 0) & (top > 0)
+    values = np.stack([np.log(np.maximum(centroids, 20.0)), np.log(flatness + 1e-4)], axis=1)
+    values[~defined] = np.nan
+    return np.asarray(values.ravel())
 
 
-def _band_block(power: np.ndarray, freqs: np.ndarray, onset: int) -> np.ndarray:
+def _band_block(signal: AnalysisSignal, onset: int) -> np.ndarray:
     """Per band: log(1 + frames to fall 10/20/30 dB), peak level (dB), log(1 + peak delay)."""
-    total_peak = float(power.sum(axis=0).max())
-    values: list[float] = []
-    for low, high in DECAY_BANDS_HZ:
-        energy = power[(freqs >= low) & (freqs < high)].sum(axis=0, dtype=np.float64)
-        peak_index = int(np.argmax(energy))
-        peak = float(energy[peak_index])
-        level_db = _relative_db(np.array(peak), total_peak)
-        if peak <= 0:
-            values += [np.nan] * len(DECAY_LEVELS_DB) + [float(level_db), np.nan]
-            continue
-        after = _relative_db(energy[peak_index:], peak)
-        values += [np.log1p(_frames_to_fall(after, level)) for level in DECAY_LEVELS_DB]
-        values += [float(level_db), float(np.log1p(max(peak_index - onset, 0)))]
-    return np.array(values)
+    total_peak = float(signal.frame_energy.max())
+    edges = (DECAY_BANDS_HZ[0][0], *(high for _, high in DECAY_BANDS_HZ))
+    membership = _band_membership(signal.n_fft, signal.sample_rate, edges)
+    energies = (signal.power.T @ membership).T.astype(np.float64)
+    peak_index = np.argmax(energies, axis=1)
+    peaks = energies[np.arange(energies.shape[0]), peak_index]
+    levels_db = _relative_db(peaks, total_peak)
+    fall = _frames_to_fall(energies, peak_index, peaks)
+    delay = np.log1p(np.maximum(peak_index - onset, 0))
+    values = np.column_stack([np.log1p(fall), levels_db, delay])
+    silent = peaks <= 0  # the level stays defined (the floor); fall and delay do not
+    values[silent, : len(DECAY_LEVELS_DB)] = np.nan
+    values[silent, -1] = np.nan
+    return np.asarray(values.ravel())
 
 
-def _frames_to_fall(levels_db: np.ndarray, threshold_db: float) -> float:
-    """Fractional frames until ``levels_db`` (0 at index 0) first drops below the threshold."""
-    below = np.flatnonzero(levels_db < threshold_db)
-    if below.size == 0:
-        return float(levels_db.size)
-    index = int(below[0])
-    before, after = float(levels_db[index - 1]), float(levels_db[index])
-    return index - 1 + (before - threshold_db) / max(before - after, 1e-9)
+def _frames_to_fall(energies: np.ndarray, peak_index: np.ndarray, peaks: np.ndarray) -> np.ndarray:
+    """Fractional frames from each row's peak until it first falls below each of
+    :data:`DECAY_LEVELS_DB` (dB re. the peak, floor -60 dB), linearly interpolated;
+    the frames left after the peak when it never does.
+
+    Args:
+        energies: float64 ``(n_bands, n_frames)``.
+        peak_index, peaks: each row's peak frame and value, ``(n_bands,)``.
+
+    Returns:
+        float64 ``(n_bands, len(DECAY_LEVELS_DB))``.
+    """
+    n_frames = energies.shape[1]
+    safe_peaks = np.where(peaks > 0, peaks, 1.0)[:, None]
+    levels = 10.0 * np.log10(np.maximum(energies, safe_peaks * _db_to_power(FLOOR_DB)) / safe_peaks)
+    # Frames before the peak never count as fallen.
+    levels[np.arange(n_frames)[None, :] < peak_index[:, None]] = 0.0
+    thresholds = np.array(DECAY_LEVELS_DB)[:, None, None]
+    below = levels[None, :, :] < thresholds
+    first = np.argmax(below, axis=2)
+    rows = np.arange(energies.shape[0])[None, :]
+    before = levels[rows, np.maximum(first - 1, 0)]
+    after = levels[rows, first]
+    step = (before - thresholds[:, :, 0]) / np.maximum(before - after, 1e-9)
+    fallen = first - 1 - peak_index[None, :] + step
+    never = (n_frames - peak_index)[None, :].astype(np.float64)
+    return np.asarray(np.where(below.any(axis=2), fallen, never).T)
 
 
 # --- standardisation constants: generated by bench/embedding_recall.py --write-constants ---

@@ -81,6 +81,11 @@ class AnalysisSignal:
         return power
 
     @cached_property
+    def frame_energy(self) -> np.ndarray:
+        """Power summed over the bins of each frame, float64 ``(n_frames,)``."""
+        return column_sums(self.power)
+
+    @cached_property
     def freqs(self) -> np.ndarray:
         """Centre frequency in Hz of each STFT bin, shape ``(1 + n_fft // 2,)``."""
         return np.fft.rfftfreq(self.n_fft, d=1.0 / self.sample_rate)
@@ -97,6 +102,34 @@ class AnalysisSignal:
     @property
     def duration(self) -> float:
         return self.decoded.duration
+
+
+def column_sums(values: np.ndarray) -> np.ndarray:
+    """Float64 sums over axis 0 of a ``(n_rows, n_columns)`` array, shape ``(n_columns,)``.
+
+    As ``values.sum(axis=0, dtype=np.float64)`` up to rounding, but a
+    matrix-vector product: numpy's axis-0 reduction of a spectrogram with few
+    frames (a one-shot's) is many times slower.
+    """
+    rows = values if values.dtype == np.float64 else values.astype(np.float64)
+    sums: np.ndarray = _ones(rows.shape[0]) @ rows
+    return sums
+
+
+@lru_cache(maxsize=8)
+def _ones(n: int) -> np.ndarray:
+    ones = np.ones(n)
+    ones.flags.writeable = False
+    return ones
+
+
+@lru_cache(maxsize=64)
+def band_bins(n_fft: int, sample_rate: int, low: float, high: float) -> tuple[int, int]:
+    """The STFT bins with ``low <= f < high`` (Hz) as ``range(first, stop)``."""
+    freqs = np.fft.rfftfreq(n_fft, d=1.0 / sample_rate)
+    return int(np.searchsorted(freqs, low, side="left")), int(
+        np.searchsorted(freqs, high, side="left")
+    )
 
 
 def downmix(samples: np.ndarray) -> np.ndarray:
