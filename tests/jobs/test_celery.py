@@ -8,8 +8,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import numpy as np
@@ -20,6 +21,7 @@ from samplemind.core.config import Settings
 from samplemind.jobs.celery_app import create_celery, queued_messages, sweep_once
 from tests.conftest import REDIS_URL, running_client
 from tests.samples.conftest import Account, corpus_file, library_settings, new_account, wav_bytes
+from tests.seaweed import SeaweedS3
 
 
 class Worker:
@@ -40,6 +42,7 @@ class Worker:
             "SAMPLEMIND_JOB_LEASE_SECONDS": str(self.settings.job_lease_seconds),
             "SAMPLEMIND_JOB_SWEEP_SECONDS": str(self.settings.job_sweep_seconds),
         })  # fmt: skip
+        env.update(_storage_environment(self.settings))
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "samplemind.cli", "worker", "--concurrency", "1"],
@@ -63,6 +66,19 @@ class Worker:
             self.process = None
 
 
+def _storage_environment(settings: Settings) -> dict[str, str]:
+    """The S3 settings as the worker's environment (none for local storage)."""
+    secret = settings.s3_secret_access_key
+    values = {
+        "STORAGE_URL": settings.storage_url,
+        "S3_ENDPOINT_URL": settings.s3_endpoint_url,
+        "S3_REGION": settings.s3_region,
+        "S3_ACCESS_KEY_ID": settings.s3_access_key_id,
+        "S3_SECRET_ACCESS_KEY": secret.get_secret_value() if secret is not None else None,
+    }
+    return {f"SAMPLEMIND_{name}": value for name, value in values.items() if value is not None}
+
+
 @pytest.fixture
 def celery_settings(database_url: str, tmp_path: Path) -> Settings:
     return library_settings(
@@ -84,6 +100,75 @@ async def test_celery_worker_analyses_uploads(celery_settings: Settings, worker:
         samples = await alice.ingest(corpus_file("bd"), corpus_file("sd"))
     assert all(sample["status"] == "ready" for sample in samples)
     assert all(sample["analysis"]["error"] is None for sample in samples)
+
+
+async def test_celery_worker_reads_uploads_from_the_bucket(
+    database_url: str, tmp_path: Path, s3_server: SeaweedS3
+) -> None:
+    prefix = s3_server.new_prefix()
+    settings = library_settings(
+        database_url, tmp_path, redis_url=REDIS_URL, **s3_server.settings_overrides(prefix)
+    )
+    worker = Worker(settings, tmp_path / "worker.log")
+    worker.start()
+    try:
+        async with running_client(create_app(settings)) as client:
+            alice = await new_account(client, "alice@example.com")
+            [sample] = await alice.ingest(corpus_file("hh"))
+    finally:
+        worker.stop()
+    assert sample["status"] == "ready" and sample["analysis"]["error"] is None, sample
+    assert sample["analysis"]["category"] is not None
+    [key] = s3_server.keys(prefix)
+    assert key.endswith(sample["content_sha256"])
+    assert not any((tmp_path / "data" / "audio").rglob("*"))  # nothing was stored locally
+    assert "Task samplemind.analyze" in (tmp_path / "worker.log").read_text()
+
+
+async def test_a_storage_error_hands_the_job_back_for_an_immediate_retry(
+    database_url: str, tmp_path: Path
+) -> None:
+    # A lease far longer than the test: only the retry, not the sweeper, can finish the job.
+    settings = library_settings(database_url, tmp_path, redis_url=REDIS_URL, job_lease_seconds=600)
+    worker = Worker(settings, tmp_path / "worker.log")
+    async with running_client(create_app(settings)) as client:
+        alice = await new_account(client, "alice@example.com")
+        [item] = await alice.upload_ok(corpus_file("sd"))
+        job_id = item["job"]["id"]
+        [blob] = [
+            p for p in (tmp_path / "data").rglob("*") if item["sample"]["content_sha256"] in p.name
+        ]
+        hidden = blob.rename(tmp_path / "hidden")  # the storage loses the file for a while
+        worker.start()
+        try:
+            released = await _wait_for_job(alice, job_id, lambda job: job["error_message"])
+            assert released["status"] == "queued" and released["attempts"] == 1, released
+            assert "FileNotFoundError" in released["error_message"]
+            hidden.rename(blob)
+            job = await alice.wait_for_job(job_id)
+        finally:
+            worker.stop()
+        sample = await _sample(alice, item["sample"]["id"])
+    assert job["status"] == "done" and job["attempts"] >= 2, job
+    assert job["error_code"] is None and job["error_message"] is None
+    assert sample["status"] == "ready"
+
+
+async def _wait_for_job(
+    alice: Account, job_id: str, condition: Callable[[dict[str, Any]], object]
+) -> dict[str, Any]:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        job: dict[str, Any] = (await alice.get(f"/api/v1/jobs/{job_id}")).json()
+        if condition(job):
+            return job
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"job {job_id} never reached the state")
+
+
+async def _sample(alice: Account, sample_id: str) -> dict[str, Any]:
+    sample: dict[str, Any] = (await alice.get(f"/api/v1/audio/{sample_id}")).json()
+    return sample
 
 
 async def _wait_until_running(alice: Account, job_id: str) -> None:

@@ -114,12 +114,18 @@ async def run_analysis_job(job_id: uuid.UUID, ctx: WorkerContext) -> str:
             return "skipped"
         if job.attempts > ctx.settings.job_max_attempts:
             message = f"gave up after {job.attempts - 1} interrupted attempts"
+            if job.error_message:
+                message += f"; the last error: {job.error_message}"
             await _fail(db, ctx, job, sample, code="internal_error", message=message)
             return "failed"
         sample.status = "analyzing"
         await commit_with_events(db, ctx.publisher, [(job.owner_id, job_event(job))])
 
-        data = await asyncio.to_thread(ctx.storage.read_bytes, sample.content_sha256)
+        try:
+            data = await asyncio.to_thread(ctx.storage.read_bytes, sample.content_sha256)
+        except Exception as exc:
+            await _release(db, ctx, job, sample, error=exc)
+            raise
         record = analyze_bytes(
             data,
             name=sample_display_path(sample),
@@ -137,8 +143,22 @@ async def run_analysis_job(job_id: uuid.UUID, ctx: WorkerContext) -> str:
         return "done"
 
 
+async def _release(
+    db: AsyncSession, ctx: WorkerContext, job: Job, sample: Sample, *, error: Exception
+) -> None:
+    """Hand a claimed job back to the queue after a transient error (storage
+    unreachable), so a retry can claim it at once instead of waiting out the lease."""
+    job.status = "queued"
+    job.progress = 0
+    job.lease_expires_at = None
+    job.error_message = f"{type(error).__name__}: {error}"[:2000]
+    sample.status = "pending"
+    await commit_with_events(db, ctx.publisher, [(job.owner_id, job_event(job))])
+
+
 def _close(job: Job, *, status: str) -> None:
     job.status = status
+    job.error_code = job.error_message = None  # a retried job may hold its last error
     job.progress = 100
     job.finished_at = datetime.now(UTC)
     job.lease_expires_at = None
