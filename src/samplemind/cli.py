@@ -1,4 +1,4 @@
-"""``samplemind``: serve | migrate | worker | analyze | train-classifier."""
+"""``samplemind``: serve | migrate | worker | analyze | import | train-classifier."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ class LazyGroup(click.Group):
 
     lazy_commands: ClassVar[dict[str, str]] = {
         "analyze": "samplemind.analyze_command:analyze",
+        "import": "samplemind.import_command:import_library",
         "train-classifier": "samplemind.train_command:train_classifier",
     }
 
