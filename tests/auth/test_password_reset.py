@@ -5,68 +5,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from samplemind.app import create_app
 from tests.auth.helpers import PASSWORD, assert_error, login, me, refresh, register
-from tests.auth.smtp import Inbox, body, silent_server, smtp_server, token_from
-from tests.conftest import REDIS_URL, free_port, make_settings, running_client
+from tests.auth.mail_app import PUBLIC_URL, SENDER, MailApp, mail_app
+from tests.auth.smtp import body, silent_server, token_from
+from tests.conftest import REDIS_URL, free_port
 
 NEW_PASSWORD = "Brand-new Passphrase 42"
-PUBLIC_URL = "https://samples.example.com"
-SENDER = "SampleMind <noreply@samples.example.com>"
-
-
-@dataclass
-class MailApp:
-    client: httpx.AsyncClient
-    app: FastAPI
-    inbox: Inbox
-    database_url: str
-
-    async def settle(self) -> None:
-        """Wait for the mails (and reset look-ups) started by earlier requests."""
-        await self.app.state.background.drain()
-
-    async def sql(self, statement: str) -> None:
-        engine = create_async_engine(self.database_url)
-        async with engine.begin() as connection:
-            await connection.execute(text(statement))
-        await engine.dispose()
-
-
-@asynccontextmanager
-async def mail_app(
-    database_url: str, tmp_path: Path, *, smtp_port: int | None = None, **overrides: object
-) -> AsyncIterator[MailApp]:
-    with smtp_server() as (inbox, port):
-        values: dict[str, object] = {
-            "smtp_host": "127.0.0.1",
-            "smtp_port": smtp_port or port,
-            "smtp_security": "none",
-            "public_url": PUBLIC_URL,
-            "mail_from": SENDER,
-            "mail_rate_limit_per_hour": 0,
-            **overrides,
-        }
-        app = create_app(make_settings(database_url, tmp_path, **values))
-        async with running_client(app) as client:
-            yield MailApp(client, app, inbox, database_url)
-
-
-@pytest.fixture
-async def mail(database_url: str, tmp_path: Path) -> AsyncIterator[MailApp]:
-    async with mail_app(database_url, tmp_path) as running:
-        yield running
 
 
 async def request_reset(client: httpx.AsyncClient, email: str) -> httpx.Response:
