@@ -54,6 +54,9 @@ def _start_library(app: FastAPI, settings: Settings, redis: Redis | None) -> Non
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; ``settings.database_url`` must point at a migrated database."""
     settings = settings or get_settings()
+    mail_problem = settings.mail_problem()
+    if mail_problem:
+        raise RuntimeError(mail_problem)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
+from samplemind.app import create_app
 from samplemind.core.config import Settings
 
 
@@ -34,7 +38,7 @@ PRODUCTION_MAIL = {
 
 
 def test_production_accepts_a_strong_secret() -> None:
-    settings = _settings(env="production", secret_key=STRONG_SECRET, mail_disabled=True)
+    settings = _settings(env="production", secret_key=STRONG_SECRET)
     assert settings.signing_key().startswith("Zk2v")
 
 
@@ -60,9 +64,36 @@ def test_bcrypt_cost_below_12_is_refused() -> None:
         _settings(bcrypt_rounds=10)
 
 
-def test_production_refuses_to_start_without_a_mail_server() -> None:
-    with pytest.raises(ValidationError, match="SMTP_HOST is required in production"):
-        _settings(env="production", secret_key=STRONG_SECRET)
+def test_production_serve_refuses_to_start_without_a_mail_server() -> None:
+    settings = _settings(env="production", secret_key=STRONG_SECRET)
+    assert settings.mail_problem() is not None
+    assert "SMTP_HOST is required in production" in str(settings.mail_problem())
+    with pytest.raises(RuntimeError, match="SAMPLEMIND_MAIL_DISABLED=true"):
+        create_app(settings)
+    opted_out = _settings(env="production", secret_key=STRONG_SECRET, mail_disabled=True)
+    assert opted_out.mail_problem() is None
+    create_app(opted_out)  # builds; mails are dropped (DisabledTransport)
+
+
+def test_serve_command_says_why_it_refuses(tmp_path: Path) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SAMPLEMIND_")},
+        "SAMPLEMIND_ENV": "production",
+        "SAMPLEMIND_SECRET_KEY": STRONG_SECRET,
+        "SAMPLEMIND_DATA_DIR": str(tmp_path / "data"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "samplemind.cli", "serve", "--port", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "SAMPLEMIND_SMTP_HOST is required in production" in result.stderr
+    assert not (tmp_path / "data").exists()  # refused before starting a database
 
 
 @pytest.mark.parametrize(
@@ -70,35 +101,38 @@ def test_production_refuses_to_start_without_a_mail_server() -> None:
 )
 def test_production_mail_needs_a_public_url_and_a_sender(missing: str, named: str) -> None:
     values = {key: value for key, value in PRODUCTION_MAIL.items() if key != missing}
-    with pytest.raises(ValidationError, match=f"SAMPLEMIND_{named} is required in production"):
-        _settings(env="production", secret_key=STRONG_SECRET, **values)
+    problem = _settings(env="production", secret_key=STRONG_SECRET, **values).mail_problem()
+    assert problem is not None
+    assert f"SAMPLEMIND_{named} is required in production" in problem
 
 
 def test_production_with_mail_configured_starts() -> None:
     settings = _settings(env="production", secret_key=STRONG_SECRET, **PRODUCTION_MAIL)
+    assert settings.mail_problem() is None
     assert settings.effective_public_url == "https://samples.example.com"
     assert settings.effective_smtp_port == 587
 
 
 def test_production_refuses_an_smtp_password_in_clear_text() -> None:
-    with pytest.raises(ValidationError, match="clear text"):
-        _settings(
-            env="production",
-            secret_key=STRONG_SECRET,
-            smtp_security="none",
-            smtp_username="mailer",
-            smtp_password="hunter2-hunter2",
-            **PRODUCTION_MAIL,
-        )
+    clear = _settings(
+        env="production",
+        secret_key=STRONG_SECRET,
+        smtp_security="none",
+        smtp_username="mailer",
+        smtp_password="hunter2-hunter2",
+        **PRODUCTION_MAIL,
+    )
+    assert "clear text" in str(clear.mail_problem())
     # A relay on the same machine may take a password without TLS.
     local = {**PRODUCTION_MAIL, "smtp_host": "127.0.0.1"}
-    _settings(
+    relay = _settings(
         env="production",
         secret_key=STRONG_SECRET,
         smtp_security="none",
         smtp_password="hunter2-hunter2",
         **local,
     )
+    assert relay.mail_problem() is None
 
 
 def test_mail_defaults_in_development() -> None:

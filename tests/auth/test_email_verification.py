@@ -47,6 +47,7 @@ async def test_registration_mails_a_link_that_verifies_the_address(mail: MailApp
     assert mail.inbox.recipients == [[EMAIL]]
     assert body(message).startswith("Hello Ada,")
     assert f"{PUBLIC_URL}/verify-email?token={token}" in body(message)
+    assert "works once, for 48 hours." in body(message)
 
     tokens = await login(mail.client, EMAIL)
     assert (await me(mail.client, tokens["access_token"])).json()["is_verified"] is False

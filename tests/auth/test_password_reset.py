@@ -53,6 +53,7 @@ async def test_a_known_email_gets_a_reset_mail(mail: MailApp) -> None:
     token = token_from(message)
     assert f"{PUBLIC_URL}/reset-password?token={token}" in text_body
     assert f"\n{token}\n" in text_body  # the bare token too, for API clients
+    assert "works once, for 1 hour." in text_body
     assert len(token) == 43  # 32 random bytes, URL-safe base64 without padding
 
 

@@ -12,13 +12,17 @@ def _link(settings: Settings, path: str, token: str) -> str:
     return f"{settings.effective_public_url}{path}?{urlencode({'token': token})}"
 
 
+def _plural(count: int, unit: str) -> str:
+    return f"{count} {unit}" if count == 1 else f"{count} {unit}s"
+
+
 def _greeting(full_name: str | None) -> str:
     return f"Hello {full_name}," if full_name else "Hello,"
 
 
 def password_reset_mail(settings: Settings, *, to: str, full_name: str | None, token: str) -> Mail:
     minutes = settings.password_reset_expire_minutes
-    lifetime = f"{minutes // 60} hour(s)" if minutes % 60 == 0 else f"{minutes} minutes"
+    lifetime = _plural(minutes // 60, "hour") if minutes % 60 == 0 else _plural(minutes, "minute")
     return Mail(
         to=to,
         subject="Reset your SampleMind password",
@@ -37,7 +41,7 @@ def password_reset_mail(settings: Settings, *, to: str, full_name: str | None, t
 
 
 def verification_mail(settings: Settings, *, to: str, full_name: str | None, token: str) -> Mail:
-    hours = settings.email_verification_expire_hours
+    lifetime = _plural(settings.email_verification_expire_hours, "hour")
     return Mail(
         to=to,
         subject="Confirm your email address for SampleMind",
@@ -47,7 +51,7 @@ def verification_mail(settings: Settings, *, to: str, full_name: str | None, tok
             f"{_link(settings, '/verify-email', token)}\n\n"
             "or send this token to POST /api/v1/auth/verify-email/confirm:\n\n"
             f"{token}\n\n"
-            f"The link works once, for {hours} hours. If you did not create a SampleMind\n"
+            f"The link works once, for {lifetime}. If you did not create a SampleMind\n"
             "account, ignore this mail.\n"
         ),
     )

@@ -98,7 +98,8 @@ class Settings(BaseSettings):
     s3_access_key_id: str | None = None  # unset: boto3's chain (AWS_* variables, roles)
     s3_secret_access_key: SecretStr | None = None
     # Mail (email verification, password reset). Without smtp_host: written to the log
-    # in development; in production refused unless mail_disabled is set.
+    # in development; in production `serve` refuses to start unless mail_disabled is set
+    # (see mail_problem).
     smtp_host: str | None = None
     smtp_port: int | None = Field(default=None, gt=0, le=65535)  # unset: 587 / 465 / 25
     smtp_username: str | None = None
@@ -165,33 +166,6 @@ class Settings(BaseSettings):
             )
         return self
 
-    @model_validator(mode="after")
-    def _require_mail_in_production(self) -> Self:
-        if self.env != "production" or self.mail_disabled:
-            return self
-        if self.smtp_host is None:
-            raise ValueError(
-                "SAMPLEMIND_SMTP_HOST is required in production: verification and "
-                "password-reset mails need it (set SAMPLEMIND_MAIL_DISABLED=true to run "
-                "without them)"
-            )
-        if self.public_url is None:
-            raise ValueError(
-                "SAMPLEMIND_PUBLIC_URL is required in production (the base of links in mails)"
-            )
-        if self.mail_from is None:
-            raise ValueError("SAMPLEMIND_MAIL_FROM is required in production")
-        if (
-            self.smtp_security == "none"
-            and self.smtp_password is not None
-            and self.smtp_host not in LOOPBACK_HOSTS
-        ):
-            raise ValueError(
-                "SAMPLEMIND_SMTP_SECURITY=none would send the SMTP password in clear text; "
-                "refusing to start in production"
-            )
-        return self
-
     def worker_payload(self) -> dict[str, object]:
         """Everything a worker process needs to rebuild these settings."""
         payload = self.model_dump(mode="json")
@@ -200,6 +174,35 @@ class Settings(BaseSettings):
             payload["s3_secret_access_key"] = self.s3_secret_access_key.get_secret_value()
         payload["smtp_password"] = None  # workers send no mail
         return payload
+
+    def mail_problem(self) -> str | None:
+        """Why ``serve`` must not start with these mail settings, or None.
+
+        Checked by the API server only (``create_app``): workers and ``migrate`` send no
+        mail and need no SMTP settings.
+        """
+        if self.env != "production" or self.mail_disabled:
+            return None
+        if self.smtp_host is None:
+            return (
+                "SAMPLEMIND_SMTP_HOST is required in production: verification and "
+                "password-reset mails need it (set SAMPLEMIND_MAIL_DISABLED=true to run "
+                "without them)"
+            )
+        if self.public_url is None:
+            return "SAMPLEMIND_PUBLIC_URL is required in production (the base of links in mails)"
+        if self.mail_from is None:
+            return "SAMPLEMIND_MAIL_FROM is required in production"
+        if (
+            self.smtp_security == "none"
+            and self.smtp_password is not None
+            and self.smtp_host not in LOOPBACK_HOSTS
+        ):
+            return (
+                "SAMPLEMIND_SMTP_SECURITY=none would send the SMTP password in clear text; "
+                "refusing to start in production"
+            )
+        return None
 
     @property
     def effective_smtp_port(self) -> int:
