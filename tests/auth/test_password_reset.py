@@ -287,3 +287,15 @@ async def test_without_smtp_host_development_writes_the_mail_to_the_log(
     [logged] = [r.getMessage() for r in caplog.records if "reset-password?token=" in r.getMessage()]
     assert "To: test@samplemind.ai" in logged
     assert "http://127.0.0.1:8000/reset-password?token=" in logged
+
+
+async def test_a_new_token_clears_the_expired_ones(mail: MailApp) -> None:
+    await register(mail.client)
+    await reset_token(mail)
+    await mail.sql("UPDATE auth_tokens SET expires_at = now() - interval '1 second'")
+    await reset_token(mail)
+    engine = create_async_engine(mail.database_url)
+    async with engine.connect() as connection:
+        left = (await connection.execute(text("SELECT purpose FROM auth_tokens"))).all()
+    await engine.dispose()
+    assert [row[0] for row in left] == ["password_reset"]

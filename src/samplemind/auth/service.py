@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -98,7 +98,7 @@ class AuthService:
         db.add(user)
         try:
             await db.flush()
-            token = self._add_mail_token(db, user, "email_verification")
+            token = await self._add_mail_token(db, user, "email_verification")
             await db.commit()
         except IntegrityError as exc:  # a concurrent registration won the race
             await db.rollback()
@@ -120,7 +120,7 @@ class AuthService:
             user = await self._find_user(db, email)
             if user is None or not user.is_active:
                 return
-            token = self._add_mail_token(db, user, "password_reset")
+            token = await self._add_mail_token(db, user, "password_reset")
             await db.commit()
         await self.mailer.send(
             password_reset_mail(self.settings, to=user.email, full_name=user.full_name, token=token)
@@ -153,7 +153,7 @@ class AuthService:
         """Mail a verification link; False (and no mail) when already verified."""
         if user.is_verified:
             return False
-        token = self._add_mail_token(db, user, "email_verification")
+        token = await self._add_mail_token(db, user, "email_verification")
         await db.commit()
         self._send_later(
             verification_mail(self.settings, to=user.email, full_name=user.full_name, token=token)
@@ -168,7 +168,11 @@ class AuthService:
         await db.commit()
         return user
 
-    def _add_mail_token(self, db: AsyncSession, user: User, purpose: TokenPurpose) -> str:
+    async def _add_mail_token(self, db: AsyncSession, user: User, purpose: TokenPurpose) -> str:
+        # Expired tokens (used or not) are of no use: each new one clears the user's.
+        await db.execute(
+            delete(AuthToken).where(AuthToken.user_id == user.id, AuthToken.expires_at < func.now())
+        )
         token, token_hash = new_mail_token()
         db.add(
             AuthToken(

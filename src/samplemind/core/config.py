@@ -106,6 +106,7 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
     smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    smtp_ca_file: Path | None = None  # CA bundle for the server's certificate; unset: system
     mail_from: str | None = None
     mail_disabled: bool = False
     public_url: str | None = None  # base of the links in mails

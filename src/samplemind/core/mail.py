@@ -43,12 +43,14 @@ class SmtpTransport:
         self.username = settings.smtp_username
         self.password = settings.smtp_password
         self.timeout = settings.smtp_timeout_seconds
+        self.ca_file = settings.smtp_ca_file
 
     async def deliver(self, message: EmailMessage) -> None:
         await asyncio.to_thread(self._deliver_blocking, message)
 
     def _deliver_blocking(self, message: EmailMessage) -> None:
-        context = ssl.create_default_context()
+        # Certificates and host names are always checked: against SMTP_CA_FILE when set.
+        context = ssl.create_default_context(cafile=self.ca_file)
         smtp: smtplib.SMTP
         if self.security == "ssl":
             smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
