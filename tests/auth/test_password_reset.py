@@ -299,3 +299,17 @@ async def test_a_new_token_clears_the_expired_ones(mail: MailApp) -> None:
         left = (await connection.execute(text("SELECT purpose FROM auth_tokens"))).all()
     await engine.dispose()
     assert [row[0] for row in left] == ["password_reset"]
+
+
+async def test_with_mail_disabled_nothing_is_sent_and_no_token_is_logged(
+    database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with mail_app(database_url, tmp_path, mail_disabled=True) as mail:
+        with caplog.at_level(logging.INFO, logger="samplemind.core.mail"):
+            await register(mail.client)
+            assert (await request_reset(mail.client, "test@samplemind.ai")).status_code == 202
+            await mail.settle()
+    assert mail.inbox.messages == []
+    logged = [r.getMessage() for r in caplog.records]
+    assert len(logged) == 2
+    assert all("mail disabled" in line and "token" not in line for line in logged)

@@ -2,9 +2,10 @@
 
 ``SAMPLEMIND_SMTP_HOST`` set: mails go to that server (STARTTLS, implicit TLS or plain,
 ``SAMPLEMIND_SMTP_SECURITY``). Unset in development: each mail is written to the log,
-links included, so a local server needs no mail setup. In production the settings
-refuse to start without an SMTP host unless ``SAMPLEMIND_MAIL_DISABLED=true``; then
-mails are dropped and only their subject and recipient are logged.
+links included, so a local server needs no mail setup. In production ``serve`` refuses
+to start without an SMTP host unless ``SAMPLEMIND_MAIL_DISABLED=true``
+(``Settings.mail_problem``). With mail disabled, mails are dropped and only their
+subject and recipient are logged.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import smtplib
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, make_msgid, parseaddr
 from typing import Protocol
 
 from samplemind.core.config import Settings
@@ -90,9 +91,11 @@ class DisabledTransport:
 
 
 def create_transport(settings: Settings) -> MailTransport:
-    if settings.smtp_host is not None and not settings.mail_disabled:
+    if settings.mail_disabled:
+        return DisabledTransport()
+    if settings.smtp_host is not None:
         return SmtpTransport(settings)
-    if settings.is_production:
+    if settings.is_production:  # refused by serve (mail_problem); never log tokens there
         return DisabledTransport()
     return LogTransport()
 
@@ -108,7 +111,8 @@ class Mailer:
         message["To"] = mail.to
         message["Subject"] = mail.subject
         message["Date"] = formatdate(localtime=False, usegmt=True)
-        message["Message-ID"] = make_msgid(domain=self.sender.rpartition("@")[2].strip("> "))
+        domain = parseaddr(self.sender)[1].rpartition("@")[2]
+        message["Message-ID"] = make_msgid(domain=domain or None)
         message.set_content(mail.text)
         return message
 
