@@ -14,10 +14,12 @@ from samplemind import __version__
 from samplemind.auth.denylist import PostgresDenylist, RedisDenylist, TokenDenylist
 from samplemind.auth.endpoints import router as auth_router
 from samplemind.auth.service import AuthService
+from samplemind.core.background import DetachedTasks
 from samplemind.core.config import Settings, get_settings
 from samplemind.core.db import create_engine, create_sessionmaker
 from samplemind.core.errors import install_error_handlers
 from samplemind.core.health import router as service_router
+from samplemind.core.mail import Mailer
 from samplemind.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from samplemind.jobs.endpoints import router as jobs_router
 from samplemind.jobs.events import (
@@ -52,6 +54,9 @@ def _start_library(app: FastAPI, settings: Settings, redis: Redis | None) -> Non
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; ``settings.database_url`` must point at a migrated database."""
     settings = settings or get_settings()
+    mail_problem = settings.mail_problem()
+    if mail_problem:
+        raise RuntimeError(mail_problem)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -74,13 +79,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = sessionmaker
         app.state.redis = redis
         app.state.rate_limiter = rate_limiter
-        app.state.auth_service = AuthService(settings, denylist)
+        background = DetachedTasks()
+        app.state.background = background
+        app.state.auth_service = AuthService(
+            settings,
+            denylist,
+            sessionmaker=sessionmaker,
+            mailer=Mailer(settings),
+            background=background,
+        )
         _start_library(app, settings, redis)
         await app.state.event_hub.start()
         await app.state.job_queue.start()
         try:
             yield
         finally:
+            # Mails still on their way get the SMTP timeout to finish.
+            await background.close(grace_seconds=settings.smtp_timeout_seconds + 5)
             await app.state.job_queue.stop()
             await app.state.event_hub.stop()
             if redis is not None:

@@ -55,6 +55,9 @@ def serve(host: str, port: int) -> None:
     from samplemind.app import create_app
 
     settings = get_settings()
+    mail_problem = settings.mail_problem()
+    if mail_problem:
+        raise click.ClickException(mail_problem)
     # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
     # embedded PostgreSQL is stopped by database_url_for's cleanup.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)

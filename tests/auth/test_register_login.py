@@ -14,9 +14,10 @@ async def test_register_returns_the_user(client: httpx.AsyncClient) -> None:
     )
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"id", "email", "full_name", "is_active", "created_at"}
+    assert set(body) == {"id", "email", "full_name", "is_active", "is_verified", "created_at"}
     assert body["full_name"] == "Ada"
     assert body["is_active"] is True
+    assert body["is_verified"] is False
     assert "password" not in response.text and "hash" not in response.text
 
 

@@ -52,12 +52,24 @@ def client_info(request: Request) -> ClientInfo:
     return ClientInfo(user_agent=request.headers.get("user-agent"), ip_address=host)
 
 
-async def enforce_rate_limit(request: Request, *, scope: str, subject: str) -> None:
-    limit: int = request.app.state.settings.auth_rate_limit_per_minute
+async def enforce_rate_limit(
+    request: Request,
+    *,
+    scope: str,
+    subject: str,
+    limit: int | None = None,
+    window_seconds: int = 60,
+) -> None:
+    """Count a request against ``scope:subject``; ``limit`` defaults to
+    AUTH_RATE_LIMIT_PER_MINUTE (per 60 s); 0 disables."""
+    if limit is None:
+        limit = request.app.state.settings.auth_rate_limit_per_minute
     if limit <= 0:
         return
     limiter: RateLimiter = request.app.state.rate_limiter
-    retry_after = await limiter.hit(f"{scope}:{subject}", limit=limit, window_seconds=60)
+    retry_after = await limiter.hit(
+        f"{scope}:{subject}", limit=limit, window_seconds=window_seconds
+    )
     if retry_after is not None:
         raise RateLimited(retry_after)
 
@@ -68,3 +80,11 @@ async def limit_by_client(request: Request) -> None:
 
 
 RateLimitedByClient = Depends(limit_by_client)
+
+
+async def enforce_mail_rate_limit(request: Request, *, scope: str, subject: str) -> None:
+    """At most MAIL_RATE_LIMIT_PER_HOUR mails per address or account and hour."""
+    limit: int = request.app.state.settings.mail_rate_limit_per_hour
+    await enforce_rate_limit(
+        request, scope=scope, subject=subject, limit=limit, window_seconds=3600
+    )

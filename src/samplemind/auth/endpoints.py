@@ -1,4 +1,5 @@
-"""``/api/v1/auth``: register, login, refresh, logout, me, sessions."""
+"""``/api/v1/auth``: register, login, refresh, logout, me, sessions, password reset,
+email verification."""
 
 from __future__ import annotations
 
@@ -11,11 +12,15 @@ from samplemind.auth.dependencies import (
     DbSession,
     RateLimitedByClient,
     client_info,
+    enforce_mail_rate_limit,
     enforce_rate_limit,
 )
 from samplemind.auth.schemas import (
+    EmailVerificationConfirm,
     LoginRequest,
     Message,
+    PasswordResetConfirm,
+    PasswordResetRequest,
     RefreshRequest,
     RegisterRequest,
     SessionRead,
@@ -90,3 +95,73 @@ async def sessions(auth: CurrentAuth, db: DbSession, service: AuthServiceDep) ->
         SessionRead.model_validate(row).model_copy(update={"current": row.id == auth.session.id})
         for row in rows
     ]
+
+
+RESET_MAIL_SENT = (
+    "If an account with this email exists, a link to reset its password has been sent to it"
+)
+
+
+@router.post(
+    "/password-reset/request",
+    response_model=Message,
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[RateLimitedByClient],
+    responses=error_responses(422, 429),
+)
+async def request_password_reset(
+    body: PasswordResetRequest, request: Request, service: AuthServiceDep
+) -> Message:
+    """Mail a single-use reset link. The answer is the same whether or not the account
+    exists, and the mail is sent after it."""
+    email = body.email.strip().lower()
+    await enforce_rate_limit(request, scope="password-reset-email", subject=email)
+    await enforce_mail_rate_limit(request, scope="password-reset-mail", subject=email)
+    service.request_password_reset(email)
+    return Message(message=RESET_MAIL_SENT)
+
+
+@router.post(
+    "/password-reset/confirm",
+    response_model=Message,
+    dependencies=[RateLimitedByClient],
+    responses=error_responses(400, 422, 429),
+)
+async def confirm_password_reset(
+    body: PasswordResetConfirm, db: DbSession, service: AuthServiceDep
+) -> Message:
+    """Set a new password with the mailed token; every session of the account ends."""
+    await service.confirm_password_reset(db, token=body.token, new_password=body.new_password)
+    return Message(message="Password has been reset; sign in with the new password")
+
+
+@router.post(
+    "/verify-email/request",
+    response_model=Message,
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[RateLimitedByClient],
+    responses=error_responses(401, 429),
+)
+async def request_email_verification(
+    request: Request, user: CurrentUser, db: DbSession, service: AuthServiceDep
+) -> Message:
+    """Mail a new verification link to the current user (nothing when already verified)."""
+    if user.is_verified:
+        return Message(message="Email address is already verified")
+    await enforce_mail_rate_limit(request, scope="verify-email-mail", subject=str(user.id))
+    await service.request_email_verification(db, user)
+    return Message(message=f"A verification link has been sent to {user.email}")
+
+
+@router.post(
+    "/verify-email/confirm",
+    response_model=Message,
+    dependencies=[RateLimitedByClient],
+    responses=error_responses(400, 422, 429),
+)
+async def confirm_email_verification(
+    body: EmailVerificationConfirm, db: DbSession, service: AuthServiceDep
+) -> Message:
+    """Mark the email address verified with the mailed token."""
+    await service.confirm_email_verification(db, body.token)
+    return Message(message="Email address verified")

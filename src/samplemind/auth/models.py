@@ -1,11 +1,12 @@
-"""Users, login sessions, and revoked access tokens (when Redis is not configured)."""
+"""Users, login sessions, revoked access tokens (when Redis is not configured), and the
+single-use tokens mailed for password reset and email verification."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from samplemind.core.db import Base, Timestamps, UUIDPrimaryKey
@@ -19,10 +20,15 @@ class User(UUIDPrimaryKey, Timestamps, Base):
     hashed_password: Mapped[str] = mapped_column(String(128))
     full_name: Mapped[str | None] = mapped_column(String(200))
     is_active: Mapped[bool] = mapped_column(default=True)
+    email_verified_at: Mapped[datetime | None]
 
     sessions: Mapped[list[AuthSession]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
     )
+
+    @property
+    def is_verified(self) -> bool:
+        return self.email_verified_at is not None
 
 
 class AuthSession(UUIDPrimaryKey, Timestamps, Base):
@@ -55,3 +61,26 @@ class RevokedToken(Base):
 
     jti: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+TOKEN_PURPOSES = ("password_reset", "email_verification")
+
+
+class AuthToken(UUIDPrimaryKey, Timestamps, Base):
+    """A single-use token sent by mail; only its SHA-256 is stored."""
+
+    __tablename__ = "auth_tokens"
+    __table_args__ = (
+        CheckConstraint(
+            "purpose IN ('password_reset', 'email_verification')", name="purpose_known"
+        ),
+    )
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    purpose: Mapped[str] = mapped_column(String(32))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    sent_to: Mapped[str] = mapped_column(String(320))  # the address the token was mailed to
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]

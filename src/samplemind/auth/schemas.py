@@ -28,6 +28,19 @@ class LogoutRequest(BaseModel):
     refresh_token: str | None = Field(default=None, max_length=4096)
 
 
+class PasswordResetRequest(BaseModel):
+    email: EmailStr
+
+
+class PasswordResetConfirm(BaseModel):
+    token: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=1, max_length=256)
+
+
+class EmailVerificationConfirm(BaseModel):
+    token: str = Field(min_length=1, max_length=256)
+
+
 class UserRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -35,6 +48,7 @@ class UserRead(BaseModel):
     email: str
     full_name: str | None
     is_active: bool
+    is_verified: bool = Field(description="The email address was confirmed from a mailed link")
     created_at: datetime
 
 

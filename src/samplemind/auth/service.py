@@ -1,4 +1,5 @@
-"""Registration, login sessions, refresh-token rotation with reuse detection, logout."""
+"""Registration, login sessions, refresh-token rotation with reuse detection, logout,
+password reset and email verification by mailed single-use tokens."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from samplemind.auth.denylist import TokenDenylist
-from samplemind.auth.models import AuthSession, User
+from samplemind.auth.mail_tokens import TokenPurpose, hash_mail_token, new_mail_token
+from samplemind.auth.mails import password_reset_mail, verification_mail
+from samplemind.auth.models import AuthSession, AuthToken, User
 from samplemind.auth.passwords import (
     hash_password,
     hash_password_async,
@@ -21,10 +24,13 @@ from samplemind.auth.passwords import (
 )
 from samplemind.auth.schemas import RegisterRequest, TokenPair
 from samplemind.auth.tokens import InvalidToken, TokenClaims, decode_token, encode_token
+from samplemind.core.background import DetachedTasks
 from samplemind.core.config import Settings
-from samplemind.core.errors import Conflict, Unauthorized, ValidationFailed
+from samplemind.core.errors import BadRequest, Conflict, Unauthorized, ValidationFailed
+from samplemind.core.mail import Mail, Mailer
 
 INVALID_CREDENTIALS = "Incorrect email or password"
+INVALID_MAIL_TOKEN = "The link is invalid, has expired or was already used"  # noqa: S105
 
 
 @dataclass(frozen=True)
@@ -41,9 +47,20 @@ class Authenticated:
 
 
 class AuthService:
-    def __init__(self, settings: Settings, denylist: TokenDenylist) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        denylist: TokenDenylist,
+        *,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        mailer: Mailer,
+        background: DetachedTasks,
+    ) -> None:
         self.settings = settings
         self.denylist = denylist
+        self.sessionmaker = sessionmaker
+        self.mailer = mailer
+        self.background = background
 
     @property
     def access_lifetime(self) -> timedelta:
@@ -52,6 +69,13 @@ class AuthService:
     @property
     def refresh_lifetime(self) -> timedelta:
         return timedelta(days=self.settings.refresh_token_expire_days)
+
+    @property
+    def mail_token_lifetimes(self) -> dict[TokenPurpose, timedelta]:
+        return {
+            "password_reset": timedelta(minutes=self.settings.password_reset_expire_minutes),
+            "email_verification": timedelta(hours=self.settings.email_verification_expire_hours),
+        }
 
     @cached_property
     def _dummy_hash(self) -> str:
@@ -73,11 +97,132 @@ class AuthService:
         )
         db.add(user)
         try:
+            await db.flush()
+            token = await self._add_mail_token(db, user, "email_verification")
             await db.commit()
         except IntegrityError as exc:  # a concurrent registration won the race
             await db.rollback()
             raise Conflict("An account with this email already exists", code="email_taken") from exc
+        self._send_later(
+            verification_mail(self.settings, to=user.email, full_name=user.full_name, token=token)
+        )
         return user
+
+    # Password reset and email verification -------------------------------------------
+
+    def request_password_reset(self, email: str) -> None:
+        """Look the account up, store a token and mail it, all after the response: the
+        request does the same work, in the same time, whether the account exists or not."""
+        self.background.spawn(self._password_reset_job(email), name="password-reset-mail")
+
+    async def _password_reset_job(self, email: str) -> None:
+        async with self.sessionmaker() as db:
+            user = await self._find_user(db, email)
+            if user is None or not user.is_active:
+                return
+            token = await self._add_mail_token(db, user, "password_reset")
+            await db.commit()
+        await self.mailer.send(
+            password_reset_mail(self.settings, to=user.email, full_name=user.full_name, token=token)
+        )
+
+    async def confirm_password_reset(
+        self, db: AsyncSession, *, token: str, new_password: str
+    ) -> None:
+        """Set the new password, use up every reset token of the user, end every session."""
+        user = await self._take_mail_token(db, token, "password_reset")
+        problem = password_problem(new_password, email=user.email)
+        if problem:
+            await db.rollback()  # the token stays usable for a better password
+            raise ValidationFailed(problem, code="weak_password")
+        user.hashed_password = await hash_password_async(
+            new_password, rounds=self.settings.bcrypt_rounds
+        )
+        now = datetime.now(UTC)
+        if user.email_verified_at is None:  # the mail reached its owner
+            user.email_verified_at = now
+        await self._use_up_mail_tokens(db, user, "password_reset", now)
+        await db.execute(
+            update(AuthSession)
+            .where(AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason="password_reset")
+        )
+        await db.commit()
+
+    async def request_email_verification(self, db: AsyncSession, user: User) -> bool:
+        """Mail a verification link; False (and no mail) when already verified."""
+        if user.is_verified:
+            return False
+        token = await self._add_mail_token(db, user, "email_verification")
+        await db.commit()
+        self._send_later(
+            verification_mail(self.settings, to=user.email, full_name=user.full_name, token=token)
+        )
+        return True
+
+    async def confirm_email_verification(self, db: AsyncSession, token: str) -> User:
+        user = await self._take_mail_token(db, token, "email_verification")
+        now = datetime.now(UTC)
+        user.email_verified_at = user.email_verified_at or now
+        await self._use_up_mail_tokens(db, user, "email_verification", now)
+        await db.commit()
+        return user
+
+    async def _add_mail_token(self, db: AsyncSession, user: User, purpose: TokenPurpose) -> str:
+        # Expired tokens (used or not) are of no use: each new one clears the user's.
+        await db.execute(
+            delete(AuthToken).where(AuthToken.user_id == user.id, AuthToken.expires_at < func.now())
+        )
+        token, token_hash = new_mail_token()
+        db.add(
+            AuthToken(
+                user_id=user.id,
+                purpose=purpose,
+                token_hash=token_hash,
+                sent_to=user.email,
+                expires_at=datetime.now(UTC) + self.mail_token_lifetimes[purpose],
+            )
+        )
+        return token
+
+    async def _take_mail_token(self, db: AsyncSession, token: str, purpose: TokenPurpose) -> User:
+        """The user of a usable token, its row locked until commit so it is used once."""
+        row = (
+            await db.execute(
+                select(AuthToken, User)
+                .join(User, User.id == AuthToken.user_id)
+                .where(
+                    AuthToken.token_hash == hash_mail_token(token),
+                    AuthToken.purpose == purpose,
+                    AuthToken.used_at.is_(None),
+                    AuthToken.expires_at > func.now(),
+                )
+                .with_for_update(of=AuthToken)
+            )
+        ).first()
+        if row is None:
+            raise BadRequest(INVALID_MAIL_TOKEN, code="invalid_token")
+        stored, user = row
+        # An address changed since the mail was sent, or a disabled account: not usable.
+        if stored.sent_to.lower() != user.email.lower() or not user.is_active:
+            raise BadRequest(INVALID_MAIL_TOKEN, code="invalid_token")
+        return user
+
+    async def _use_up_mail_tokens(
+        self, db: AsyncSession, user: User, purpose: TokenPurpose, now: datetime
+    ) -> None:
+        await db.execute(
+            update(AuthToken)
+            .where(
+                AuthToken.user_id == user.id,
+                AuthToken.purpose == purpose,
+                AuthToken.used_at.is_(None),
+            )
+            .values(used_at=now)
+        )
+
+    def _send_later(self, mail: Mail) -> None:
+        self.background.spawn(self.mailer.send(mail), name="mail")
 
     async def login(
         self, db: AsyncSession, *, email: str, password: str, client: ClientInfo

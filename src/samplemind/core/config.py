@@ -24,6 +24,10 @@ KNOWN_WEAK_SECRETS = frozenset(
     {"changethis", "secret", "your-secret-key", "your-secret-key-here", "supersecret"}
 )
 SECRET_FILE_NAME = "secret_key"  # noqa: S105 (a file name)
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+DEFAULT_MAIL_FROM = "SampleMind <noreply@localhost>"
+DEFAULT_SMTP_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 DEFAULT_CORS_ORIGINS = (
     "http://localhost:3000",
     "http://127.0.0.1:3000",
@@ -93,6 +97,22 @@ class Settings(BaseSettings):
     s3_region: str | None = None
     s3_access_key_id: str | None = None  # unset: boto3's chain (AWS_* variables, roles)
     s3_secret_access_key: SecretStr | None = None
+    # Mail (email verification, password reset). Without smtp_host: written to the log
+    # in development; in production `serve` refuses to start unless mail_disabled is set
+    # (see mail_problem).
+    smtp_host: str | None = None
+    smtp_port: int | None = Field(default=None, gt=0, le=65535)  # unset: 587 / 465 / 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    smtp_ca_file: Path | None = None  # CA bundle for the server's certificate; unset: system
+    mail_from: str | None = None
+    mail_disabled: bool = False
+    public_url: str | None = None  # base of the links in mails
+    password_reset_expire_minutes: int = Field(default=60, gt=0)
+    email_verification_expire_hours: int = Field(default=48, gt=0)
+    mail_rate_limit_per_hour: int = Field(default=5, ge=0)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -119,6 +139,21 @@ class Settings(BaseSettings):
         parse_storage_url(value)
         return value
 
+    @field_validator("smtp_host", "smtp_username", "mail_from")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"SAMPLEMIND_PUBLIC_URL must be an http(s) URL, not {value!r}")
+        return value.rstrip("/")
+
     @model_validator(mode="after")
     def _require_safe_secret(self) -> Self:
         if self.secret_key is not None:
@@ -138,7 +173,49 @@ class Settings(BaseSettings):
         payload["secret_key"] = self.signing_key()
         if self.s3_secret_access_key is not None:
             payload["s3_secret_access_key"] = self.s3_secret_access_key.get_secret_value()
+        payload["smtp_password"] = None  # workers send no mail
         return payload
+
+    def mail_problem(self) -> str | None:
+        """Why ``serve`` must not start with these mail settings, or None.
+
+        Checked by the API server only (``create_app``): workers and ``migrate`` send no
+        mail and need no SMTP settings.
+        """
+        if self.env != "production" or self.mail_disabled:
+            return None
+        if self.smtp_host is None:
+            return (
+                "SAMPLEMIND_SMTP_HOST is required in production: verification and "
+                "password-reset mails need it (set SAMPLEMIND_MAIL_DISABLED=true to run "
+                "without them)"
+            )
+        if self.public_url is None:
+            return "SAMPLEMIND_PUBLIC_URL is required in production (the base of links in mails)"
+        if self.mail_from is None:
+            return "SAMPLEMIND_MAIL_FROM is required in production"
+        if (
+            self.smtp_security == "none"
+            and self.smtp_password is not None
+            and self.smtp_host not in LOOPBACK_HOSTS
+        ):
+            return (
+                "SAMPLEMIND_SMTP_SECURITY=none would send the SMTP password in clear text; "
+                "refusing to start in production"
+            )
+        return None
+
+    @property
+    def effective_smtp_port(self) -> int:
+        return self.smtp_port or DEFAULT_SMTP_PORTS[self.smtp_security]
+
+    @property
+    def effective_public_url(self) -> str:
+        return self.public_url or DEFAULT_PUBLIC_URL
+
+    @property
+    def effective_mail_from(self) -> str:
+        return self.mail_from or DEFAULT_MAIL_FROM
 
     @property
     def is_production(self) -> bool:

@@ -61,6 +61,11 @@ class AppError(Exception):
         self.headers = headers
 
 
+class BadRequest(AppError):
+    status_code = 400
+    code = "bad_request"
+
+
 class Unauthorized(AppError):
     status_code = 401
     code = "unauthorized"
