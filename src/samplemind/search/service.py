@@ -21,8 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import CTE
-from sqlalchemy.sql.util import ClauseAdapter
-from sqlalchemy.sql.visitors import iterate
+from sqlalchemy.sql.visitors import iterate, replacement_traverse
 
 from samplemind.core.errors import NotFound, ValidationFailed
 from samplemind.samples.models import Sample
@@ -305,8 +304,14 @@ async def _page_of_few(
     (by primary key, for the page's rows only) can restore the order.
     """
     distance = plan.nearest_first if plan.nearest_first is not None else literal(None)
+    scored: list[ColumnElement[Any]] = list(_scored_columns(plan))
+    if limit > cap:  # the scores are read only while at most ``cap`` match
+        scored = [
+            case((func.row_number().over() <= cap + 1, column)).label(column.name)
+            for column in _scored_columns(plan)
+        ]
     matches = (
-        select(Sample.id, Sample.created_at, distance.label("distance"), *_scored_columns(plan))
+        select(Sample.id, Sample.created_at, distance.label("distance"), *scored)
         .where(*plan.conditions).limit(limit + 1)
         .cte("matches").prefix_with("MATERIALIZED")
     )  # fmt: skip
@@ -351,9 +356,17 @@ def _page_order(keys: list[Any], plan: _Plan) -> list[ColumnElement[Any]]:
 
 def _combined_on(matches: CTE, plan: _Plan) -> ColumnElement[Any]:
     """The combined score on the CTE's columns; similarity from its distance."""
-    adapter = ClauseAdapter(matches)
+
+    def on_matches(element: Any, **_: Any) -> Any:
+        """A column of ``samples`` becomes the CTE's column of that name."""
+        if isinstance(element, Column) and element.table is Sample.__table__:
+            return matches.c[element.name]
+        return None
+
     parts = [
-        1 - matches.c.distance if name == "similarity" else adapter.traverse(score)
+        1 - matches.c.distance
+        if name == "similarity"
+        else replacement_traverse(score, {}, on_matches)
         for name, score in plan.scores.items()
     ]
     return sum(parts, literal(0.0)) / len(parts)
