@@ -213,3 +213,41 @@ async def test_similar_alone_skips_other_owners_and_pages_through_everything(
     alices = [s for s in library.samples.values() if s.owner_id == library.alice]
     assert found == _nearest(library, reference, [s for s in alices if s.id != reference])
     assert pages[0].total_is_lower_bound and not pages[-1].rows
+
+
+async def test_similar_alone_in_a_small_library_is_measured_exactly(library: Library) -> None:
+    """At most ``cap`` samples: the HNSW page is replaced by the exact pass, every row
+    is ranked by its true distance and the total is exact."""
+    alices = [s for s in library.samples.values() if s.owner_id == library.alice]
+    reference = alices[3].id
+    pages = [await _search(library, cap=100, similar_to=reference, page=p) for p in range(1, 14)]
+    expected = _nearest(library, reference, [s for s in alices if s.id != reference])
+    assert [i for r in pages for i in _ids(r)] == expected
+    assert {(r.total, r.total_is_lower_bound) for r in pages} == {(59, False)}
+    assert {r.ordered_by for r in pages} == {"similarity"}
+
+
+async def test_words_and_similar_under_the_cap_rank_every_match_by_both_scores(
+    library: Library,
+) -> None:
+    """The exact pass reads the text columns of the first ``cap + 1`` matches only; while
+    no more than ``cap`` match, that is every match, and each is scored on its words."""
+    alices = [s for s in library.samples.values() if s.owner_id == library.alice]
+    reference = next(s.id for s in alices if "kick" in s.name)
+    pages = [
+        await _search(
+            library, cap=10, query="snare", kind="one_shot", similar_to=reference, page=page
+        )
+        for page in (1, 2)
+    ]
+    snares = {s.id for s in alices if "snare" in s.name}
+    assert {(r.total, r.total_is_lower_bound, r.ordered_by) for r in pages} == {
+        (10, False, "score")
+    }
+    rows = [row for r in pages for row in r.rows]
+    assert {sample.id for sample, _, _ in rows} == snares  # all 10, the 10th scored too
+    for _, score, scores in rows:
+        assert scores["text"] > 0
+        assert score == pytest.approx((scores["text"] + scores["similarity"]) / 2, abs=1e-4)
+    combined = [score for _, score, _ in rows]
+    assert combined == sorted(combined, reverse=True)  # type: ignore[type-var]
