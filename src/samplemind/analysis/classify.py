@@ -158,11 +158,29 @@ class CategoryModel:
     threshold: float
     version: int = MODEL_VERSION
     metadata: dict[str, str] = field(default_factory=dict)
+    _members: np.ndarray = field(init=False, repr=False, compare=False)
+    """float64 ``(k, g)``: 1 where a class belongs to a group."""
+    _fused: tuple[np.ndarray, ...] = field(init=False, repr=False, compare=False)
+    """Both networks as one: hidden layers side by side, output layers block-diagonal."""
 
     def __post_init__(self) -> None:
         expected = tuple(sorted({group_of(c) for c in self.classes}))
         if self.groups != expected:
             raise ValueError(f"groups must be {expected}, got {self.groups}")
+        members = np.eye(len(self.groups))[self.class_groups]
+        object.__setattr__(self, "_members", members)
+        one, two = self.network, self.group_network
+        output = np.zeros((one.output_weights.shape[0] + two.output_weights.shape[0],
+                           one.output_weights.shape[1] + two.output_weights.shape[1]))  # fmt: skip
+        output[: one.output_weights.shape[0], : one.output_weights.shape[1]] = one.output_weights
+        output[one.output_weights.shape[0] :, one.output_weights.shape[1] :] = two.output_weights
+        fused = (
+            np.hstack([one.hidden_weights, two.hidden_weights]),
+            np.concatenate([one.hidden_bias, two.hidden_bias]),
+            output,
+            np.concatenate([one.output_bias, two.output_bias]),
+        )
+        object.__setattr__(self, "_fused", fused)
 
     @property
     def class_groups(self) -> np.ndarray:
@@ -182,11 +200,14 @@ class CategoryModel:
         if x.shape[-1] != len(self.feature_names):
             raise ValueError(f"expected {len(self.feature_names)} features, got {x.shape[-1]}")
         z = np.nan_to_num((x - self.mean) / self.scale, nan=0.0, posinf=0.0, neginf=0.0)
-        within = self.network.probabilities(z)
-        members = np.eye(len(self.groups))[self.class_groups]  # (k, g) one-hot
-        group_totals = (within @ members) @ members.T  # each class: its group's total
-        shares = within / np.maximum(group_totals, 1e-300)
-        result: np.ndarray = self.group_network.probabilities(z) @ members.T * shares
+        w1, b1, w2, b2 = self._fused  # both networks in one pass (fewer numpy calls)
+        logits = np.tanh(z @ w1 + b1) @ w2 + b2  # bounded: the hidden layer is in [-1, 1]
+        exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        k, members = len(self.classes), self._members
+        within, groups = exp[..., :k], exp[..., k:]
+        # a class's share of its group needs no normalised class softmax: the sum cancels
+        shares = within / (within @ members @ members.T)
+        result: np.ndarray = (groups / groups.sum(axis=-1, keepdims=True)) @ members.T * shares
         return result
 
     def save(self, path: str | Path) -> None:
