@@ -17,6 +17,8 @@ options; the out-of-fold probabilities of the original hits give:
   accuracy on those covered;
 * the filename hint against the model where they disagree (why a name that
   names a category decides);
+* the machines that carry most of the core-group errors (strict), and the
+  accuracy over the other machines;
 * per-file time of the engine (one process, BLAS single-threaded) with and
   without the category step, on corpus one-shots, interleaved, medians.
 
@@ -217,6 +219,53 @@ def hint_table(
     return "\n".join(lines)
 
 
+def machine_table(
+    groups: list[str], truth: np.ndarray, probabilities: np.ndarray, classes: tuple[str, ...],
+    *, top: int = 10,
+) -> str:  # fmt: skip
+    """The machines with the most core-group errors (strict), and how much they weigh."""
+    machine = np.array(groups)
+    truth_group = np.array([MERGE.get(t, t) for t in truth])
+    predicted = np.array(classes)[probabilities.argmax(axis=1)]
+    predicted_group = np.array([MERGE.get(p, p) for p in predicted])
+    core = np.isin(truth_group, CORE_GROUPS)
+    wrong = core & (predicted_group != truth_group)
+    names, errors = np.unique(machine[wrong], return_counts=True)
+    order = np.lexsort((names, -errors))
+    lines = [
+        f"{int(wrong.sum())} core-group errors (strict) on {int(core.sum())} hits from "
+        f"{len(set(machine[core]))} machines; {len(set(machine[core]) - set(names))} machines "
+        "have none",
+        "",
+        "| machine | errors / core hits | share of all errors (cumulative) | main confusions |",
+        "|---|---:|---:|---|",
+    ]
+    cumulative = 0
+    for index in order[:top]:
+        name, count = names[index], int(errors[index])
+        cumulative += count
+        mine = wrong & (machine == name)
+        pairs, pair_counts = np.unique(
+            [f"{t}→{p}" for t, p in zip(truth_group[mine], predicted_group[mine], strict=True)],
+            return_counts=True,
+        )
+        main = ", ".join(
+            f"{pairs[i]} {pair_counts[i]}" for i in np.argsort(-pair_counts, kind="stable")[:3]
+        )
+        hits = int(np.sum(core & (machine == name)))
+        lines.append(f"| {name} | {count} / {hits} | {cumulative / wrong.sum():.0%} | {main} |")
+    lines.append("")
+    for n in (5, 10):
+        chosen = np.isin(machine, names[order[:n]])
+        rest = core & ~chosen
+        accuracy = float(np.mean(predicted_group[rest] == truth_group[rest]))
+        lines.append(
+            f"without the {n} machines with most errors ({int((core & chosen).sum())} core "
+            f"hits): strict {accuracy:.1%} on the other {int(rest.sum())}"
+        )
+    return "\n".join(lines)
+
+
 def timing(corpus: Path, n_files: int) -> dict[str, float]:
     """Median ms per file of ``analyze_bytes`` with and without the category step."""
     files = corpus_files(corpus)
@@ -297,6 +346,9 @@ def main() -> None:
     real_names = [name for name, r in zip(examples.names, real, strict=True) if r]
     print()
     print(hint_table(real_names, truth[real], probabilities[real], classes))
+    real_groups = [group for group, r in zip(examples.groups, real, strict=True) if r]
+    print()
+    print(machine_table(real_groups, truth[real], probabilities[real], classes))
     if args.timing_files > 0:
         print(f"\nper-file ms, {args.timing_files} corpus one-shots, one process, ", end="")
         print(f"load {os.getloadavg()}")

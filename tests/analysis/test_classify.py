@@ -13,12 +13,15 @@ from click.testing import CliRunner
 from samplemind.analysis import classify
 from samplemind.analysis.classify import (
     DRUM_CLASSES,
+    GROUPS,
     MODEL_VERSION,
     TAXONOMY,
     TONAL_CLASSES,
     CategoryDecision,
     CategoryModel,
+    Network,
     decide_category,
+    group_of,
     load_category_model,
 )
 from samplemind.analysis.descriptors import compute_descriptors
@@ -34,7 +37,10 @@ from samplemind.analysis.synthetic import as_signal, harmony
 from samplemind.analysis.synthetic import rhythm as synth_rhythm
 from samplemind.analysis.training import (
     FOLDER_LABELS,
+    Examples,
+    TrainingOptions,
     corpus_files,
+    fit_model,
     group_folds,
     load_examples,
     machine_of,
@@ -99,6 +105,80 @@ def test_below_the_threshold_the_filename_or_unknown_decides() -> None:
     assert (no_model.category, no_model.source, no_model.top3) == ("kick", "filename", None)
 
 
+# ------------------------------------------------------------------ the two-level model
+def constant_network(p: list[float], d: int = 2) -> Network:
+    """A network whose output is ``p`` for every input (zero weights, log-p biases)."""
+    return Network(np.zeros((d, 1)), np.zeros(1), np.zeros((1, len(p))), np.log(np.array(p)))
+
+
+def test_groups_are_the_seven_core_groups_and_other() -> None:
+    assert GROUPS == ("kick", "snare", "clap", "closed_hat", "open_hat", "cymbal", "tom", "other")
+    assert (group_of("crash"), group_of("ride"), group_of("tom"), group_of("kick")) == (
+        "cymbal", "cymbal", "tom", "kick",
+    )  # fmt: skip
+    assert {group_of(c) for c in ("rim", "percussion", "fx", "shaker", "bass", "pad")} == {"other"}
+
+
+def test_a_class_gets_its_group_probability_times_its_share_in_the_group() -> None:
+    model = CategoryModel(
+        feature_names=("a", "b"),
+        classes=("crash", "kick", "ride", "rim", "tom"),
+        mean=np.zeros(2),
+        scale=np.ones(2),
+        # class network: crash 0.1, kick 0.5, ride 0.3, rim 0.05, tom 0.05
+        network=constant_network([0.1, 0.5, 0.3, 0.05, 0.05]),
+        groups=("cymbal", "kick", "other", "tom"),
+        # group network: cymbal 0.4, kick 0.2, other 0.1, tom 0.3
+        group_network=constant_network([0.4, 0.2, 0.1, 0.3]),
+        threshold=0.5,
+    )
+    rows = model.probabilities(np.zeros((3, 2)))
+    # crash = 0.4 * 0.1 / (0.1 + 0.3); ride = 0.4 * 0.3 / 0.4; the others are alone in their group
+    np.testing.assert_allclose(rows, [[0.1, 0.2, 0.3, 0.1, 0.3]] * 3, rtol=1e-12)
+    with pytest.raises(ValueError, match="groups"):
+        CategoryModel(
+            feature_names=("a", "b"), classes=("kick", "tom"), mean=np.zeros(2),
+            scale=np.ones(2), network=constant_network([0.5, 0.5]), groups=("kick",),
+            group_network=constant_network([1.0]), threshold=0.5,
+        )  # fmt: skip
+
+
+def test_fit_model_learns_both_levels_and_one_group_gives_the_class_network() -> None:
+    rng = np.random.default_rng(0)
+    centres = {"kick": (0.0, 0.0), "crash": (4.0, 0.0), "ride": (4.0, 4.0), "bass": (0.0, 4.0)}
+    labels = [c for c in centres for _ in range(30)]
+    x = np.array([centres[c] for c in labels]) + rng.normal(0.0, 0.3, (len(labels), 2))
+    pad = np.zeros((len(labels), N_FEATURES - 2))  # the model's input width, constant beyond 2
+    examples = Examples(np.hstack([x, pad]), labels, ["m"] * len(labels), labels)
+    options = TrainingOptions(hidden=4, max_iter=200)
+    model = fit_model(examples, options=options)
+    assert model.groups == ("cymbal", "kick", "other")
+    predicted = np.array(model.classes)[model.probabilities(examples.features).argmax(axis=1)]
+    assert np.mean(predicted == np.array(labels)) > 0.95
+    bass = examples.features[np.array(labels) == "bass"]
+    tonal = Examples(
+        np.vstack([bass, bass + 3.0]), ["bass"] * 30 + ["synth"] * 30, ["m"] * 60, ["x"] * 60
+    )
+    alone = fit_model(tonal, options=options)
+    assert alone.groups == ("other",)
+    z = np.nan_to_num((tonal.features - alone.mean) / alone.scale)
+    np.testing.assert_allclose(
+        alone.probabilities(tonal.features), alone.network.probabilities(z), rtol=1e-12
+    )
+
+
+def test_a_model_file_of_another_version_is_refused(tmp_path: Path) -> None:
+    model = load_category_model()
+    assert model is not None
+    model.save(tmp_path / "model.npz")
+    with np.load(tmp_path / "model.npz", allow_pickle=False) as data:
+        arrays = {name: data[name] for name in data.files}
+    arrays["version"] = np.array(MODEL_VERSION - 1)
+    np.savez(tmp_path / "old.npz", **arrays)
+    with pytest.raises(ValueError, match="version"):
+        CategoryModel.load(tmp_path / "old.npz")
+
+
 # ------------------------------------------------------------------ the shipped model
 def test_the_shipped_model_matches_the_code() -> None:
     assert MODEL_PATH.is_file() and MODEL_PATH.stat().st_size < 1_000_000
@@ -107,6 +187,7 @@ def test_the_shipped_model_matches_the_code() -> None:
     assert model.version == MODEL_VERSION
     assert model.feature_names == FEATURE_NAMES and len(FEATURE_NAMES) == N_FEATURES
     assert model.classes == tuple(sorted({*DRUM_CLASSES, *TONAL_CLASSES}))
+    assert model.groups == tuple(sorted(GROUPS))
     assert set(model.classes) <= set(TAXONOMY)
     assert 0 < model.threshold <= 1
     assert model.metadata["synthetic"] == "true"

@@ -1,11 +1,13 @@
 """What kind of sound is this: the category of a sample, with its confidence.
 
 The taxonomy (:data:`TAXONOMY`) is the one a producer recognises. A one-shot is
-classified by a small model (:class:`CategoryModel`: standardised features ->
-one tanh hidden layer -> softmax, numpy only) trained by
-``samplemind train-classifier`` and shipped as ``models/category_model.npz``
-(no pickles), loaded once per process. A loop is not given to the model: its
-category follows from its content,
+classified by a small hierarchical model (:class:`CategoryModel`, numpy only):
+standardised features go to two one-hidden-layer networks, one over the
+:data:`GROUPS` (the 7 core drum groups and ``other``), one over the classes;
+a class's probability is its group's probability times its share within the
+group. It is trained by ``samplemind train-classifier`` and shipped as
+``models/category_model.npz`` (no pickles), loaded once per process. A loop is
+not given to the model: its category follows from its content,
 
 * ``melodic_loop`` when the engine found a key in it (tonal content),
 * ``drum_loop`` otherwise (no key: percussive or atonal),
@@ -18,8 +20,8 @@ Rules for a one-shot (``category_source`` says which side decided):
   ``BD 3``, ``hats/``; see :mod:`~samplemind.analysis.hints`) decides:
   ``"audio+filename"`` when the model's confident top class agrees, else
   ``"filename"``. Measured on unseen drum machines (``bench/classify.py``), when
-  the two disagree and the model is above its threshold, the name is right 161
-  times out of 224 and the model 45;
+  the two disagree and the model is above its threshold, the name is right 273
+  times out of 378 and the model 73;
 * with no such name, the model's top class decides (``"audio"``) when its
   probability reaches the threshold (``model.threshold``, stored in the model
   file); below it the category is ``"unknown"`` (source ``None``), never a
@@ -41,6 +43,7 @@ import numpy as np
 
 __all__ = [
     "DRUM_CLASSES",
+    "GROUPS",
     "LOOP_CATEGORIES",
     "MODEL_FILE",
     "MODEL_VERSION",
@@ -48,12 +51,14 @@ __all__ = [
     "TONAL_CLASSES",
     "CategoryDecision",
     "CategoryModel",
+    "Network",
     "decide_category",
+    "group_of",
     "load_category_model",
 ]
 
-MODEL_VERSION = 1
-"""Bumped whenever the features or the file layout change."""
+MODEL_VERSION = 2
+"""Bumped whenever the features or the file layout change (2: the group network)."""
 MODEL_FILE = "category_model.npz"
 DRUM_CLASSES: tuple[str, ...] = (
     "kick", "snare", "clap", "rim", "closed_hat", "open_hat", "crash", "ride", "tom",
@@ -67,20 +72,77 @@ TAXONOMY: tuple[str, ...] = (
 )  # fmt: skip
 """Every category a sample can have (``keys`` and ``vocal`` only from a filename
 hint or a user's correction: the model does not learn them)."""
+GROUPS: tuple[str, ...] = (
+    "kick", "snare", "clap", "closed_hat", "open_hat", "cymbal", "tom", "other",
+)  # fmt: skip
+"""The groups of the model's first level: the 7 core drum groups (``cymbal`` is
+``crash`` + ``ride``) and ``other`` for every other class (rim, shaker,
+tambourine, cowbell, percussion, fx and the tonal classes)."""
+_GROUP_OF: dict[str, str] = {"crash": "cymbal", "ride": "cymbal"}
 UNKNOWN = "unknown"
 TOP_N = 3
 
 
+def group_of(category: str) -> str:
+    """The :data:`GROUPS` member a class belongs to."""
+    group = _GROUP_OF.get(category, category)
+    return group if group in GROUPS else "other"
+
+
+@dataclass(frozen=True)
+class Network:
+    """One tanh hidden layer and a softmax: ``softmax(W2 tanh(W1 z + b1) + b2)``.
+
+    Attributes:
+        hidden_weights, hidden_bias: float64 ``(d, h)`` and ``(h,)``.
+        output_weights, output_bias: float64 ``(h, k)`` and ``(k,)``.
+    """
+
+    hidden_weights: np.ndarray
+    hidden_bias: np.ndarray
+    output_weights: np.ndarray
+    output_bias: np.ndarray
+
+    def probabilities(self, z: np.ndarray) -> np.ndarray:
+        """Softmax outputs of standardised inputs ``z`` ``(d,)`` or ``(n, d)``."""
+        hidden = np.tanh(z @ self.hidden_weights + self.hidden_bias)
+        return softmax(hidden @ self.output_weights + self.output_bias)
+
+    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        """The weights as float32, named ``prefix + field``."""
+        return {
+            f"{prefix}hidden_weights": self.hidden_weights.astype(np.float32),
+            f"{prefix}hidden_bias": self.hidden_bias.astype(np.float32),
+            f"{prefix}output_weights": self.output_weights.astype(np.float32),
+            f"{prefix}output_bias": self.output_bias.astype(np.float32),
+        }
+
+    @classmethod
+    def from_arrays(cls, data: Any, prefix: str) -> Network:
+        """Read what :meth:`arrays` wrote (as float64)."""
+        return cls(
+            *(
+                data[f"{prefix}{name}"].astype(np.float64)
+                for name in ("hidden_weights", "hidden_bias", "output_weights", "output_bias")
+            )
+        )
+
+
 @dataclass(frozen=True)
 class CategoryModel:
-    """A trained classifier: ``softmax(W2 tanh(W1 z + b1) + b2)``, ``z = (x - mean) / scale``.
+    """A trained hierarchical classifier over standardised features ``z = (x - mean) / scale``.
+
+    ``P(class) = P_group(group of class) * P_class(class) / P_class(classes of that group)``:
+    the group network decides between the :data:`GROUPS` present, the class
+    network shares each group's probability among its classes. Rows sum to 1.
 
     Attributes:
         feature_names: names of the input features, in order (length ``d``).
         classes: the class names (length ``k``).
         mean, scale: standardisation, float64 ``(d,)``; a NaN input becomes 0.
-        hidden_weights, hidden_bias: float64 ``(d, h)`` and ``(h,)``.
-        output_weights, output_bias: float64 ``(h, k)`` and ``(k,)``.
+        network: the class network (``k`` outputs).
+        groups: the groups of the classes, sorted by name (length ``g``).
+        group_network: the group network (``g`` outputs, in ``groups`` order).
         threshold: lowest top-class probability reported as the category.
         version: :data:`MODEL_VERSION` of the code that trained it.
         metadata: free-form training facts (seed, corpus counts, ...).
@@ -90,13 +152,40 @@ class CategoryModel:
     classes: tuple[str, ...]
     mean: np.ndarray
     scale: np.ndarray
-    hidden_weights: np.ndarray
-    hidden_bias: np.ndarray
-    output_weights: np.ndarray
-    output_bias: np.ndarray
+    network: Network
+    groups: tuple[str, ...]
+    group_network: Network
     threshold: float
     version: int = MODEL_VERSION
     metadata: dict[str, str] = field(default_factory=dict)
+    _members: np.ndarray = field(init=False, repr=False, compare=False)
+    """float64 ``(k, g)``: 1 where a class belongs to a group."""
+    _fused: tuple[np.ndarray, ...] = field(init=False, repr=False, compare=False)
+    """Both networks as one: hidden layers side by side, output layers block-diagonal."""
+
+    def __post_init__(self) -> None:
+        expected = tuple(sorted({group_of(c) for c in self.classes}))
+        if self.groups != expected:
+            raise ValueError(f"groups must be {expected}, got {self.groups}")
+        members = np.eye(len(self.groups))[self.class_groups]
+        object.__setattr__(self, "_members", members)
+        one, two = self.network, self.group_network
+        output = np.zeros((one.output_weights.shape[0] + two.output_weights.shape[0],
+                           one.output_weights.shape[1] + two.output_weights.shape[1]))  # fmt: skip
+        output[: one.output_weights.shape[0], : one.output_weights.shape[1]] = one.output_weights
+        output[one.output_weights.shape[0] :, one.output_weights.shape[1] :] = two.output_weights
+        fused = (
+            np.hstack([one.hidden_weights, two.hidden_weights]),
+            np.concatenate([one.hidden_bias, two.hidden_bias]),
+            output,
+            np.concatenate([one.output_bias, two.output_bias]),
+        )
+        object.__setattr__(self, "_fused", fused)
+
+    @property
+    def class_groups(self) -> np.ndarray:
+        """int ``(k,)``: index into :attr:`groups` of each class."""
+        return np.array([self.groups.index(group_of(c)) for c in self.classes])
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
         """Class probabilities.
@@ -111,8 +200,15 @@ class CategoryModel:
         if x.shape[-1] != len(self.feature_names):
             raise ValueError(f"expected {len(self.feature_names)} features, got {x.shape[-1]}")
         z = np.nan_to_num((x - self.mean) / self.scale, nan=0.0, posinf=0.0, neginf=0.0)
-        hidden = np.tanh(z @ self.hidden_weights + self.hidden_bias)
-        return softmax(hidden @ self.output_weights + self.output_bias)
+        w1, b1, w2, b2 = self._fused  # both networks in one pass (fewer numpy calls)
+        logits = np.tanh(z @ w1 + b1) @ w2 + b2  # bounded: the hidden layer is in [-1, 1]
+        exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        k, members = len(self.classes), self._members
+        within, groups = exp[..., :k], exp[..., k:]
+        # a class's share of its group needs no normalised class softmax: the sum cancels
+        shares = within / (within @ members @ members.T)
+        result: np.ndarray = (groups / groups.sum(axis=-1, keepdims=True)) @ members.T * shares
+        return result
 
     def save(self, path: str | Path) -> None:
         """Write the model as a compressed, pickle-free ``.npz`` (weights as float32)."""
@@ -120,12 +216,11 @@ class CategoryModel:
             "version": np.array(self.version),
             "feature_names": np.array(self.feature_names),
             "classes": np.array(self.classes),
+            "groups": np.array(self.groups),
             "mean": self.mean,
             "scale": self.scale,
-            "hidden_weights": self.hidden_weights.astype(np.float32),
-            "hidden_bias": self.hidden_bias.astype(np.float32),
-            "output_weights": self.output_weights.astype(np.float32),
-            "output_bias": self.output_bias.astype(np.float32),
+            **self.network.arrays(""),
+            **self.group_network.arrays("group_"),
             "threshold": np.array(self.threshold),
             "metadata_keys": np.array(sorted(self.metadata)),
             "metadata_values": np.array([self.metadata[k] for k in sorted(self.metadata)]),
@@ -135,9 +230,16 @@ class CategoryModel:
 
     @classmethod
     def load(cls, source: str | Path | bytes) -> CategoryModel:
-        """Read a model written by :meth:`save` (a path or the file's bytes)."""
+        """Read a model written by :meth:`save` (a path or the file's bytes).
+
+        Raises:
+            ValueError: the file is of another :data:`MODEL_VERSION`.
+        """
         handle = BytesIO(source) if isinstance(source, bytes) else source
         with np.load(handle, allow_pickle=False) as data:
+            version = int(data["version"])
+            if version != MODEL_VERSION:
+                raise ValueError(f"model file version {version}, this code reads {MODEL_VERSION}")
             keys = [str(k) for k in data["metadata_keys"]]
             values = [str(v) for v in data["metadata_values"]]
             return cls(
@@ -145,12 +247,11 @@ class CategoryModel:
                 classes=tuple(str(c) for c in data["classes"]),
                 mean=data["mean"].astype(np.float64),
                 scale=data["scale"].astype(np.float64),
-                hidden_weights=data["hidden_weights"].astype(np.float64),
-                hidden_bias=data["hidden_bias"].astype(np.float64),
-                output_weights=data["output_weights"].astype(np.float64),
-                output_bias=data["output_bias"].astype(np.float64),
+                network=Network.from_arrays(data, ""),
+                groups=tuple(str(g) for g in data["groups"]),
+                group_network=Network.from_arrays(data, "group_"),
                 threshold=float(data["threshold"]),
-                version=int(data["version"]),
+                version=version,
                 metadata=dict(zip(keys, values, strict=True)),
             )
 
@@ -174,7 +275,10 @@ def load_category_model() -> CategoryModel | None:
     resource = resources.files("samplemind.analysis").joinpath("models", MODEL_FILE)
     if not resource.is_file():
         return None
-    model = CategoryModel.load(resource.read_bytes())
+    try:
+        model = CategoryModel.load(resource.read_bytes())
+    except (KeyError, ValueError):  # another version's layout
+        return None
     if model.version != MODEL_VERSION or model.feature_names != FEATURE_NAMES:
         return None
     return model

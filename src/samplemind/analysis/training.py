@@ -15,10 +15,12 @@
 * Every example goes through the engine's one pass
   (:func:`~samplemind.analysis.pipeline.analyze_bytes_with_features`), so the
   model trains on exactly the vector inference computes.
-* The model (:class:`~samplemind.analysis.classify.CategoryModel`) is fitted by
-  full-batch L-BFGS (scipy) on a class-weighted cross-entropy with L2; the
-  initial weights come from a fixed seed and BLAS runs single-threaded, so the
-  same data gives the same file.
+* The model (:class:`~samplemind.analysis.classify.CategoryModel`) is two
+  networks on the same standardised features: one over the classes, one over
+  their :data:`~samplemind.analysis.classify.GROUPS` (the 7 core drum groups and
+  ``other``), each fitted by full-batch L-BFGS (scipy) on a class-weighted
+  cross-entropy with L2; the initial weights come from a fixed seed and BLAS
+  runs single-threaded, so the same data gives the same file.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ import soundfile
 
 from .augment import augment_hit
 from .batch import limit_blas_threads
-from .classify import MODEL_VERSION, TONAL_CLASSES, CategoryModel, softmax
+from .classify import MODEL_VERSION, TONAL_CLASSES, CategoryModel, Network, group_of, softmax
 from .features import FEATURE_NAMES, N_FEATURES
 from .pipeline import analyze_bytes_with_features
 from .synthetic.harmony import tone
@@ -301,10 +303,10 @@ def fit_model(
     options: TrainingOptions = TrainingOptions(),
     metadata: dict[str, str] | None = None,
 ) -> CategoryModel:
-    """Fit the one-hidden-layer classifier to ``examples`` (rows with NaN are allowed).
+    """Fit the hierarchical classifier to ``examples`` (rows with NaN are allowed).
 
-    Classes are sorted by name; rows whose features are all NaN (failed
-    analyses) are dropped.
+    Classes and groups are sorted by name; both networks get the same
+    ``options``. Rows whose features are all NaN (failed analyses) are dropped.
     """
     usable = ~np.all(np.isnan(examples.features), axis=1)
     x = examples.features[usable]
@@ -312,12 +314,13 @@ def fit_model(
     classes = tuple(sorted(set(labels)))
     if len(classes) < 2:
         raise ValueError("need examples of at least two classes")
-    y = np.array([classes.index(label) for label in labels])
+    groups = tuple(sorted({group_of(label) for label in labels}))
     mean, scale = _standardisation(x)
     z = np.nan_to_num((x - mean) / scale, nan=0.0)
-    weights = _class_weights(y, len(classes), power=options.class_weight_power)
-    params = _fit_mlp(z, y, weights, n_classes=len(classes), options=options)
-    w1, b1, w2, b2 = _unpack(params, z.shape[1], options.hidden, len(classes))
+    network = _fit_network(z, [classes.index(label) for label in labels], classes, options)
+    group_network = _fit_network(
+        z, [groups.index(group_of(label)) for label in labels], groups, options
+    )
     counts = Counter(labels)
     info = {
         "seed": str(options.seed),
@@ -333,14 +336,29 @@ def fit_model(
         classes=classes,
         mean=mean,
         scale=scale,
-        hidden_weights=w1,
-        hidden_bias=b1,
-        output_weights=w2,
-        output_bias=b2,
+        network=network,
+        groups=groups,
+        group_network=group_network,
         threshold=options.threshold,
         version=MODEL_VERSION,
         metadata=info,
     )
+
+
+def _fit_network(
+    z: np.ndarray, targets: list[int], names: tuple[str, ...], options: TrainingOptions
+) -> Network:
+    """One network from standardised ``z`` to ``targets`` (indices into ``names``).
+
+    A single name (every class in one group) gives a constant network: probability 1.
+    """
+    d, h = z.shape[1], options.hidden
+    if len(names) == 1:
+        return Network(np.zeros((d, h)), np.zeros(h), np.zeros((h, 1)), np.zeros(1))
+    y = np.array(targets)
+    weights = _class_weights(y, len(names), power=options.class_weight_power)
+    params = _fit_mlp(z, y, weights, n_classes=len(names), options=options)
+    return Network(*_unpack(params, d, h, len(names)))
 
 
 def _standardisation(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
