@@ -272,18 +272,23 @@ def _count(values: Any) -> dict[str, int]:
     return counts
 
 
-async def _api_totals(base_url: str, token: str) -> dict[str, int]:
+async def _api_totals(base_url: str, token: str) -> dict[str, int | str]:
+    """The list endpoint's totals per status; past its counting cap a total is a lower
+    bound, shown as ``"1001+"``."""
     headers = {"Authorization": f"Bearer {token}"}
-    totals = {}
+    totals: dict[str, int | str] = {}
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60.0) as client:
         for status in ("ready", "failed", None):
             params: dict[str, Any] = {"page_size": 1}
             if status:
                 params["status"] = status
             response = await client.get("/api/v1/audio", params=params)
-            totals[status or "all"] = (
-                response.json()["total"] if response.status_code == 200 else -response.status_code
-            )
+            if response.status_code != 200:
+                totals[status or "all"] = -response.status_code
+                continue
+            page = response.json()
+            bound = page.get("total_is_lower_bound", False)
+            totals[status or "all"] = f"{page['total']}+" if bound else int(page["total"])
     return totals
 
 
