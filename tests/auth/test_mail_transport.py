@@ -49,32 +49,21 @@ async def test_mail_goes_out_over_tls_with_a_login(
     assert server.logins == [(USERNAME, SMTP_PASSWORD)]
 
 
-async def test_an_untrusted_certificate_is_refused(
-    database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    with tls_smtp_server(
-        tmp_path, implicit=False, username=USERNAME, password=SMTP_PASSWORD
-    ) as server:
-        # No SMTP_CA_FILE: the throw-away CA is not among the system's.
-        async with mail_app(
-            database_url,
-            tmp_path,
-            smtp_port=server.port,
-            smtp_security="starttls",
-            smtp_username=USERNAME,
-            smtp_password=SMTP_PASSWORD,
-        ) as mail:
-            with caplog.at_level(logging.WARNING, logger="samplemind.core.mail"):
-                await _register(mail.client, "tls@samplemind.ai")
-                await mail.settle()
-    assert server.inbox.messages == []
-    assert server.logins == []  # the password never left
-    [failure] = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
-    assert "CERTIFICATE_VERIFY_FAILED" in failure
-
-
-async def test_a_wrong_smtp_password_is_logged(
-    database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("trust_the_ca", "smtp_password", "logged"),
+    [
+        (False, SMTP_PASSWORD, "CERTIFICATE_VERIFY_FAILED"),  # the throw-away CA is unknown
+        (True, "not-the-password", "SMTPAuthenticationError"),
+    ],
+    ids=["untrusted certificate", "wrong password"],
+)
+async def test_a_refused_connection_or_login_is_logged_and_sends_nothing(
+    database_url: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    trust_the_ca: bool,
+    smtp_password: str,
+    logged: str,
 ) -> None:
     with tls_smtp_server(
         tmp_path, implicit=False, username=USERNAME, password=SMTP_PASSWORD
@@ -85,13 +74,15 @@ async def test_a_wrong_smtp_password_is_logged(
             smtp_port=server.port,
             smtp_security="starttls",
             smtp_username=USERNAME,
-            smtp_password="not-the-password",
-            smtp_ca_file=server.ca_file,
+            smtp_password=smtp_password,
+            smtp_ca_file=server.ca_file if trust_the_ca else None,
         ) as mail:
             with caplog.at_level(logging.WARNING, logger="samplemind.core.mail"):
                 await _register(mail.client, "tls@samplemind.ai")
                 await mail.settle()
     assert server.inbox.messages == []
+    if not trust_the_ca:
+        assert server.logins == []  # the password never left
     [failure] = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
-    assert "SMTPAuthenticationError" in failure
+    assert logged in failure
     assert "not-the-password" not in failure
