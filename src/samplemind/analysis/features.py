@@ -118,7 +118,7 @@ def classifier_features(
 def _low_peak(signal: AnalysisSignal) -> tuple[float, float]:
     """``(ln peak Hz, ln prominence)`` of the strongest 30-1000 Hz bin; NaN for silence."""
     power = signal.power
-    energy = power.sum(axis=0, dtype=np.float64)
+    energy = signal.frame_energy
     top = float(energy.max(initial=0.0))
     band = (signal.freqs >= PEAK_BAND_HZ[0]) & (signal.freqs <= PEAK_BAND_HZ[1])
     if top <= 0 or not band.any():

@@ -217,7 +217,7 @@ def detect_kind(signal: AnalysisSignal) -> Kind:
     n_frames = signal.n_frames
     if (onsets[-1] - onsets[0]) < _LOOP_MIN_SPREAD * n_frames:
         return "one_shot"
-    energy = signal.power.sum(axis=0, dtype=np.float64)
+    energy = signal.frame_energy
     peak = float(energy.max())
     late_peak = float(energy[n_frames // 2 :].max())
     if peak <= 0 or late_peak < peak * 10.0 ** (_LOOP_MIN_SUSTAIN_DB / 10.0):
