@@ -184,23 +184,22 @@ def _record(summary: ImportSummary, batch: list[ImportFile], response: httpx.Res
                 summary.uploaded += 1
                 if item.get("job"):
                     summary.job_ids.append(str(item["job"]["id"]))
-        for rejection in body.get("errors", []):
-            error = rejection.get("error", {})
-            summary.rejected.append(
-                (rejection.get("filename", "?"), error.get("code", "?"), error.get("message", ""))
-            )
+        summary.rejected.extend(_rejection(item) for item in body.get("errors", []))
         return
     error = body.get("error", {})
     details = error.get("details")
     if isinstance(details, list) and details and all("filename" in d for d in details):
-        for rejection in details:  # every file of the batch refused, each with its reason
-            reason = rejection.get("error", {})
-            summary.rejected.append(
-                (rejection["filename"], reason.get("code", "?"), reason.get("message", ""))
-            )
+        # every file of the batch refused, each with its reason
+        summary.rejected.extend(_rejection(item) for item in details)
         return
     code, message = error.get("code", str(response.status_code)), _error_message(response)
     summary.rejected.extend((file.upload_name, code, message) for file in batch)
+
+
+def _rejection(item: dict[str, Any]) -> tuple[str, str, str]:
+    """``(filename, code, message)`` of one ``{filename, error: {code, message}}`` entry."""
+    error = item.get("error", {})
+    return item.get("filename", "?"), error.get("code", "?"), error.get("message", "")
 
 
 async def wait_for_jobs(
@@ -211,22 +210,19 @@ async def wait_for_jobs(
     Jobs still unfinished at the timeout are counted under their current state.
     """
     headers = {"Authorization": f"Bearer {token}"}
-    states: dict[str, str] = {}
-    pending = list(job_ids)
+    states: Counter[str] = Counter()
     deadline = time.monotonic() + give_up_after
-    while pending:
-        still: list[str] = []
-        for job_id in pending:
+    # Jobs finish roughly in upload order: wait on the oldest unfinished one only, so a
+    # poll costs one request, not one per job.
+    for job_id in job_ids:
+        while True:
             response = await _request(client, "GET", f"/api/v1/jobs/{job_id}", headers=headers)
-            states[job_id] = str(_json(response).get("status", "missing"))
-            if states[job_id] not in ("done", "failed", "missing"):
-                still.append(job_id)
-        pending = still
-        if pending and time.monotonic() >= deadline:
-            break
-        if pending:
+            state = str(_json(response).get("status", "missing"))
+            if state in ("done", "failed", "missing") or time.monotonic() >= deadline:
+                states[state] += 1
+                break
             await asyncio.sleep(POLL_SECONDS)
-    return Counter(states.values())
+    return states
 
 
 async def _request(

@@ -109,7 +109,7 @@ class LocalJobQueue:
         if future.cancelled():
             return
         error = future.exception()
-        if error is not None:  # the sweeper retries it once its lease expires
+        if error is not None:  # handed back or still leased: the sweeper re-sends it
             logger.warning("analysis job %s failed in the pool: %r", job_id, error)
 
     async def _sweep(self, *, stale_queued_after: timedelta) -> None:
