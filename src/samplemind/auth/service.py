@@ -142,12 +142,8 @@ class AuthService:
         if user.email_verified_at is None:  # the mail reached its owner
             user.email_verified_at = now
         await self._use_up_mail_tokens(db, user, "password_reset", now)
-        await db.execute(
-            update(AuthSession)
-            .where(AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None))
-            .values(revoked_at=now, revoked_reason="password_reset")
-        )
-        await db.commit()
+        # The last step: it commits the new password, the used tokens and the ended sessions.
+        await self._revoke_sessions(db, AuthSession.user_id == user.id, reason="password_reset")
 
     async def request_email_verification(self, db: AsyncSession, user: User) -> bool:
         """Mail a verification link; False (and no mail) when already verified."""
