@@ -45,6 +45,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 __all__ = [
@@ -311,26 +312,43 @@ def parse_hints(path: str) -> FilenameHints:
     # "MACHINE__NAME": the prefix names a source, read after the folders.
     prefix, _, rest = stem.rpartition("__") if "__" in stem else ("", "", stem)
     name_tokens = _raw_tokens(rest)
-    folders = [_raw_tokens(part) for part in reversed(parts[-1 - MAX_FOLDERS : -1])]
-    if prefix:
-        folders.append(_raw_tokens(prefix))
-
     name_words = _words(name_tokens)
-    folder_words = [_words(tokens) for tokens in folders]
-    kind = _first([_kind(name_words), *(_kind(words) for words in folder_words)])
+    folders = [_folder(part) for part in reversed(parts[-1 - MAX_FOLDERS : -1])]
+    if prefix:
+        folders.append(_folder(prefix))
+
+    kind = _first([_kind(name_words), *(folder.kind for folder in folders)])
     # Specific words anywhere beat weak ones ("Bass/808_G.wav" is a bass).
-    found = [_category(words) for words in [name_words, *folder_words]]
+    found = [_category(name_words), *(folder.category for folder in folders)]
     category = _first([strong for strong, _ in found] + [weak for _, weak in found])
-    key = _first([_key(name_tokens), *(_key(tokens) for tokens in folders)])
-    bpm = _first(
-        [_bpm(name_tokens, is_loop=kind == "loop"), *(_explicit_bpm(tokens) for tokens in folders)]
-    )
+    key = _first([_key(name_tokens), *(folder.key for folder in folders)])
+    bpm = _first([_bpm(name_tokens, is_loop=kind == "loop"), *(folder.bpm for folder in folders)])
     return FilenameHints(
         bpm=bpm,
         key=key,
         root_note=_root_note(name_tokens, category=category),
         category=category,
         kind=kind,
+    )
+
+
+@dataclass(frozen=True)
+class _FolderHints:
+    """What one folder name (or a ``MACHINE__`` prefix) says on its own."""
+
+    kind: Kind | None
+    category: tuple[str | None, str | None]  # (specific, weak)
+    key: str | None
+    bpm: float | None  # explicit ones only ("120bpm"): a bare number in a folder is not a tempo
+
+
+@lru_cache(maxsize=4096)
+def _folder(text: str) -> _FolderHints:
+    """The hints of one folder name; cached, since a library's files share their folders."""
+    tokens = _raw_tokens(text)
+    words = _words(tokens)
+    return _FolderHints(
+        kind=_kind(words), category=_category(words), key=_key(tokens), bpm=_explicit_bpm(tokens)
     )
 
 
