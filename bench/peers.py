@@ -63,6 +63,34 @@ def make_ours(*, embedding: bool) -> Pipeline:
     return ours
 
 
+def make_ours_peers_work() -> Pipeline:
+    """Our engine doing only what the peers do: decode, integrated loudness on the
+    native rate, downmix + resample, kind, tempo (loops) and key. No peaks, pitch,
+    descriptors, category or hints: the like-for-like line of the table."""
+    from samplemind.analysis.decode import decode_audio
+    from samplemind.analysis.loudness import integrated_loudness
+    from samplemind.analysis.rhythm import detect_kind, estimate_tempo
+    from samplemind.analysis.signal import prepare
+    from samplemind.analysis.tonality import estimate_key
+
+    def ours_peers_work(path: str) -> Result:
+        decoded = decode_audio(Path(path).read_bytes())
+        lufs = integrated_loudness(decoded.samples, sample_rate=decoded.sample_rate)
+        signal = prepare(decoded)
+        kind = detect_kind(signal)
+        tempo = estimate_tempo(signal) if kind == "loop" else None
+        key = estimate_key(signal)
+        return {
+            "bpm": tempo.bpm if tempo is not None else None,
+            "key": key.key if key is not None else None,
+            "lufs": lufs,
+            "kind": kind,
+            "error": None,
+        }
+
+    return ours_peers_work
+
+
 # ------------------------------------------------------------------ librosa
 def make_librosa() -> Pipeline:
     """librosa + pyloudnorm: load native, loudness, mono 22050 Hz, beat_track,
@@ -158,6 +186,7 @@ def _essentia_lufs(es: Any, audio: Any, sr: float) -> float | None:
 PIPELINES: dict[str, Callable[[], Pipeline]] = {
     "ours": lambda: make_ours(embedding=False),
     "ours+embedding": lambda: make_ours(embedding=True),
+    "ours-peers-work": make_ours_peers_work,
     "librosa": make_librosa,
     "essentia": make_essentia,
 }
