@@ -3,6 +3,15 @@ from __future__ import annotations
 import httpx
 
 PASSWORD = "SecurePass123!"
+USER_FIELDS = {
+    "id",
+    "email",
+    "full_name",
+    "is_active",
+    "is_verified",
+    "two_factor_enabled",
+    "created_at",
+}
 
 
 async def register(client: httpx.AsyncClient, email: str = "test@samplemind.ai") -> dict[str, str]:

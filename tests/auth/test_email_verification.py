@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.auth.helpers import PASSWORD, assert_error, login, me
+from tests.auth.helpers import PASSWORD, USER_FIELDS, assert_error, login, me
 from tests.auth.mail_app import PUBLIC_URL, SENDER, MailApp, mail_app
 from tests.auth.smtp import body, token_from
 
@@ -56,7 +56,7 @@ async def test_registration_mails_a_link_that_verifies_the_address(mail: MailApp
     assert response.json() == {"message": "Email address verified"}
     profile = (await me(mail.client, tokens["access_token"])).json()
     assert profile["is_verified"] is True
-    assert set(profile) == {"id", "email", "full_name", "is_active", "is_verified", "created_at"}
+    assert set(profile) == USER_FIELDS
 
 
 async def test_a_verification_token_works_once(mail: MailApp) -> None:

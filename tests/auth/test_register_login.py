@@ -4,7 +4,7 @@ import httpx
 import pytest
 
 from samplemind.auth import service as auth_service
-from tests.auth.helpers import PASSWORD, assert_error, login, me, register
+from tests.auth.helpers import PASSWORD, USER_FIELDS, assert_error, login, me, register
 
 
 async def test_register_returns_the_user(client: httpx.AsyncClient) -> None:
@@ -14,7 +14,7 @@ async def test_register_returns_the_user(client: httpx.AsyncClient) -> None:
     )
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"id", "email", "full_name", "is_active", "is_verified", "created_at"}
+    assert set(body) == USER_FIELDS
     assert body["full_name"] == "Ada"
     assert body["is_active"] is True
     assert body["is_verified"] is False

@@ -48,7 +48,7 @@ async def test_the_auth_tokens_revision_downgrades_and_upgrades(
             await connection.run_sync(lambda sync: command.downgrade(alembic_config(sync), "0003"))
         async with engine.connect() as connection:
             tables = await connection.run_sync(lambda sync: sync.dialect.get_table_names(sync))
-        assert "auth_tokens" not in tables
+        assert "auth_tokens" not in tables and "recovery_codes" not in tables
     finally:
         await engine.dispose()
     await migrate_async(url)

@@ -1,5 +1,5 @@
 """``/api/v1/auth``: register, login, refresh, logout, me, sessions, password reset,
-email verification."""
+email verification, two-factor sign-in."""
 
 from __future__ import annotations
 
@@ -21,10 +21,16 @@ from samplemind.auth.schemas import (
     Message,
     PasswordResetConfirm,
     PasswordResetRequest,
+    RecoveryCodes,
     RefreshRequest,
     RegisterRequest,
     SessionRead,
     TokenPair,
+    TwoFactorCode,
+    TwoFactorDisableRequest,
+    TwoFactorSetup,
+    TwoFactorSetupRequest,
+    TwoFactorStatus,
     UserRead,
 )
 from samplemind.core.errors import error_responses
@@ -55,7 +61,11 @@ async def login(
 ) -> TokenPair:
     await enforce_rate_limit(request, scope="login-email", subject=body.email.strip().lower())
     return await service.login(
-        db, email=body.email, password=body.password, client=client_info(request)
+        db,
+        email=body.email,
+        password=body.password,
+        client=client_info(request),
+        otp_code=body.otp_code,
     )
 
 
@@ -165,3 +175,70 @@ async def confirm_email_verification(
     """Mark the email address verified with the mailed token."""
     await service.confirm_email_verification(db, body.token)
     return Message(message="Email address verified")
+
+
+@router.get("/2fa", response_model=TwoFactorStatus, responses=error_responses(401))
+async def two_factor_status(
+    user: CurrentUser, db: DbSession, service: AuthServiceDep
+) -> TwoFactorStatus:
+    left = await service.two_factor.unused_recovery_codes(db, user)
+    return TwoFactorStatus(
+        enabled=user.two_factor_enabled, enabled_at=user.totp_enabled_at, recovery_codes_left=left
+    )
+
+
+@router.post(
+    "/2fa/setup",
+    response_model=TwoFactorSetup,
+    dependencies=[RateLimitedByClient],
+    responses=error_responses(400, 401, 409, 422, 429),
+)
+async def begin_two_factor_setup(
+    body: TwoFactorSetupRequest, user: CurrentUser, db: DbSession, service: AuthServiceDep
+) -> TwoFactorSetup:
+    """Step 1 (password entered again): a new secret for the authenticator app. Sign-in
+    does not change until step 2 confirms a code."""
+    setup = await service.begin_two_factor_setup(db, user, body.password)
+    return TwoFactorSetup(secret=setup.secret, otpauth_uri=setup.otpauth_uri)
+
+
+@router.post(
+    "/2fa/enable",
+    response_model=RecoveryCodes,
+    dependencies=[RateLimitedByClient],
+    responses=error_responses(400, 401, 409, 422, 429),
+)
+async def enable_two_factor(
+    body: TwoFactorCode, user: CurrentUser, db: DbSession, service: AuthServiceDep
+) -> RecoveryCodes:
+    """Step 2: the app's current code turns two-factor sign-in on. The answer holds the
+    recovery codes, shown only this once."""
+    return RecoveryCodes(recovery_codes=await service.enable_two_factor(db, user, body.code))
+
+
+@router.post(
+    "/2fa/disable",
+    response_model=Message,
+    dependencies=[RateLimitedByClient],
+    responses=error_responses(400, 401, 409, 422, 429),
+)
+async def disable_two_factor(
+    body: TwoFactorDisableRequest, user: CurrentUser, db: DbSession, service: AuthServiceDep
+) -> Message:
+    """Turn two-factor sign-in off: the password and a current or recovery code."""
+    await service.disable_two_factor(db, user, password=body.password, code=body.code)
+    return Message(message="Two-factor sign-in is off")
+
+
+@router.post(
+    "/2fa/recovery-codes",
+    response_model=RecoveryCodes,
+    dependencies=[RateLimitedByClient],
+    responses=error_responses(400, 401, 409, 422, 429),
+)
+async def regenerate_recovery_codes(
+    body: TwoFactorCode, user: CurrentUser, db: DbSession, service: AuthServiceDep
+) -> RecoveryCodes:
+    """New recovery codes (a current or recovery code needed); the old ones stop working."""
+    codes = await service.regenerate_recovery_codes(db, user, body.code)
+    return RecoveryCodes(recovery_codes=codes)

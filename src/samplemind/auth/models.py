@@ -1,12 +1,13 @@
-"""Users, login sessions, revoked access tokens (when Redis is not configured), and the
-single-use tokens mailed for password reset and email verification."""
+"""Users, login sessions, revoked access tokens (when Redis is not configured), the
+single-use tokens mailed for password reset and email verification, and two-factor
+recovery codes."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from samplemind.core.db import Base, Timestamps, UUIDPrimaryKey
@@ -21,6 +22,13 @@ class User(UUIDPrimaryKey, Timestamps, Base):
     full_name: Mapped[str | None] = mapped_column(String(200))
     is_active: Mapped[bool] = mapped_column(default=True)
     email_verified_at: Mapped[datetime | None]
+    # Two-factor sign-in (TOTP): secrets sealed (auth/sealing.py), bound to the user id.
+    totp_secret: Mapped[str | None] = mapped_column(String(200))
+    totp_pending_secret: Mapped[str | None] = mapped_column(String(200))  # set up, unconfirmed
+    totp_enabled_at: Mapped[datetime | None]
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)  # no code is used twice
+    totp_failures: Mapped[int] = mapped_column(default=0, server_default="0")
+    totp_locked_until: Mapped[datetime | None]
 
     sessions: Mapped[list[AuthSession]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
@@ -29,6 +37,10 @@ class User(UUIDPrimaryKey, Timestamps, Base):
     @property
     def is_verified(self) -> bool:
         return self.email_verified_at is not None
+
+    @property
+    def two_factor_enabled(self) -> bool:
+        return self.totp_enabled_at is not None
 
 
 class AuthSession(UUIDPrimaryKey, Timestamps, Base):
@@ -83,4 +95,16 @@ class AuthToken(UUIDPrimaryKey, Timestamps, Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     sent_to: Mapped[str] = mapped_column(String(320))  # the address the token was mailed to
     expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class RecoveryCode(UUIDPrimaryKey, Timestamps, Base):
+    """A single-use two-factor recovery code; only its SHA-256 is stored."""
+
+    __tablename__ = "recovery_codes"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64))
     used_at: Mapped[datetime | None]

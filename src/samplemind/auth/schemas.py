@@ -18,6 +18,11 @@ class RegisterRequest(BaseModel):
 class LoginRequest(BaseModel):
     email: str = Field(min_length=1, max_length=320)
     password: str = Field(min_length=1, max_length=256)
+    otp_code: str | None = Field(
+        default=None,
+        max_length=32,
+        description="With two-factor sign-in on: the app's current code or a recovery code",
+    )
 
 
 class RefreshRequest(BaseModel):
@@ -49,6 +54,7 @@ class UserRead(BaseModel):
     full_name: str | None
     is_active: bool
     is_verified: bool = Field(description="The email address was confirmed from a mailed link")
+    two_factor_enabled: bool = Field(description="Login asks for an authenticator app's code")
     created_at: datetime
 
 
@@ -73,3 +79,34 @@ class SessionRead(BaseModel):
 
 class Message(BaseModel):
     message: str
+
+
+class TwoFactorSetupRequest(BaseModel):
+    password: str = Field(min_length=1, max_length=256)
+
+
+class TwoFactorSetup(BaseModel):
+    secret: str = Field(description="Base32 secret to type into an authenticator app")
+    otpauth_uri: str = Field(description="The same as an otpauth:// URI, for a QR code")
+
+
+class TwoFactorCode(BaseModel):
+    code: str = Field(
+        min_length=1, max_length=32, description="The app's current code or a recovery code"
+    )
+
+
+class TwoFactorDisableRequest(TwoFactorCode):
+    password: str = Field(min_length=1, max_length=256)
+
+
+class RecoveryCodes(BaseModel):
+    recovery_codes: list[str] = Field(
+        description="Single-use codes for when the app is lost; shown only this once"
+    )
+
+
+class TwoFactorStatus(BaseModel):
+    enabled: bool
+    enabled_at: datetime | None
+    recovery_codes_left: int

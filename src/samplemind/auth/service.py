@@ -1,5 +1,6 @@
-"""Registration, login sessions, refresh-token rotation with reuse detection, logout,
-password reset and email verification by mailed single-use tokens."""
+"""Registration, login sessions (with an optional second factor), refresh-token rotation
+with reuse detection, logout, password reset and email verification by mailed
+single-use tokens."""
 
 from __future__ import annotations
 
@@ -24,13 +25,15 @@ from samplemind.auth.passwords import (
 )
 from samplemind.auth.schemas import RegisterRequest, TokenPair
 from samplemind.auth.tokens import InvalidToken, TokenClaims, decode_token, encode_token
+from samplemind.auth.two_factor import SecondFactor, Setup, TwoFactor
 from samplemind.core.background import DetachedTasks
 from samplemind.core.config import Settings
-from samplemind.core.errors import BadRequest, Conflict, Unauthorized, ValidationFailed
+from samplemind.core.errors import AppError, BadRequest, Conflict, Unauthorized, ValidationFailed
 from samplemind.core.mail import Mail, Mailer
 
 INVALID_CREDENTIALS = "Incorrect email or password"
 INVALID_MAIL_TOKEN = "The link is invalid, has expired or was already used"  # noqa: S105
+INVALID_OTP = "The two-factor code is wrong or was already used"
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,10 @@ class AuthService:
             "password_reset": timedelta(minutes=self.settings.password_reset_expire_minutes),
             "email_verification": timedelta(hours=self.settings.email_verification_expire_hours),
         }
+
+    @cached_property
+    def two_factor(self) -> TwoFactor:
+        return TwoFactor(self.settings.signing_key())
 
     @cached_property
     def _dummy_hash(self) -> str:
@@ -221,13 +228,25 @@ class AuthService:
         self.background.spawn(self.mailer.send(mail), name="mail")
 
     async def login(
-        self, db: AsyncSession, *, email: str, password: str, client: ClientInfo
+        self,
+        db: AsyncSession,
+        *,
+        email: str,
+        password: str,
+        client: ClientInfo,
+        otp_code: str | None = None,
     ) -> TokenPair:
         user = await self._find_user(db, email)
         hashed = user.hashed_password if user is not None else self._dummy_hash
         password_ok = await verify_password_async(password, hashed)
         if user is None or not password_ok or not user.is_active:
             raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
+        if user.two_factor_enabled:
+            if not otp_code:
+                raise Unauthorized(
+                    "Enter the code from your authenticator app (otp_code)", code="otp_required"
+                )
+            await self._second_factor(db, user, otp_code, wrong=Unauthorized)
         session = AuthSession(
             user_id=user.id,
             refresh_jti=uuid.uuid4(),
@@ -240,6 +259,46 @@ class AuthService:
         pair = self._issue_pair(session)
         await db.commit()
         return pair
+
+    # Two-factor sign-in ---------------------------------------------------------------
+
+    async def begin_two_factor_setup(self, db: AsyncSession, user: User, password: str) -> Setup:
+        await self._check_password(user, password)
+        return await self.two_factor.begin_setup(db, user)
+
+    async def enable_two_factor(self, db: AsyncSession, user: User, code: str) -> list[str]:
+        return await self.two_factor.enable(db, user, code)
+
+    async def disable_two_factor(
+        self, db: AsyncSession, user: User, *, password: str, code: str
+    ) -> None:
+        await self._check_password(user, password)
+        self._require_two_factor(user)
+        await self._second_factor(db, user, code, wrong=BadRequest)
+        await self.two_factor.disable(db, user)
+
+    async def regenerate_recovery_codes(self, db: AsyncSession, user: User, code: str) -> list[str]:
+        self._require_two_factor(user)
+        await self._second_factor(db, user, code, wrong=BadRequest)
+        return await self.two_factor.regenerate_recovery_codes(db, user)
+
+    async def _second_factor(
+        self, db: AsyncSession, user: User, code: str, *, wrong: type[AppError]
+    ) -> SecondFactor:
+        used = await self.two_factor.verify(db, user, code)
+        if used is None:
+            raise wrong(INVALID_OTP, code="invalid_otp")
+        return used
+
+    @staticmethod
+    def _require_two_factor(user: User) -> None:
+        if not user.two_factor_enabled:
+            raise Conflict("Two-factor sign-in is off", code="two_factor_disabled")
+
+    async def _check_password(self, user: User, password: str) -> None:
+        """For changes to the account's security: the password, entered again."""
+        if not await verify_password_async(password, user.hashed_password):
+            raise BadRequest("Incorrect password", code="invalid_password")
 
     async def refresh(self, db: AsyncSession, refresh_token: str) -> TokenPair:
         claims = self._decode(refresh_token, "refresh")
