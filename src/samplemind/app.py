@@ -11,6 +11,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio import Redis
 
 from samplemind import __version__
+from samplemind.audit.context import RequestClientMiddleware
+from samplemind.audit.endpoints import router as audit_router
 from samplemind.auth.denylist import PostgresDenylist, RedisDenylist, TokenDenylist
 from samplemind.auth.endpoints import router as auth_router
 from samplemind.auth.service import AuthService
@@ -118,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_methods=["*"],
         allow_headers=["*"],
     )
+    app.add_middleware(RequestClientMiddleware)
     install_error_handlers(app)
     app.include_router(service_router)
     api = APIRouter(prefix="/api/v1")
@@ -125,5 +128,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(audio_router)
     api.include_router(search_router)
     api.include_router(jobs_router)
+    api.include_router(audit_router)
     app.include_router(api)
     return app

@@ -1,7 +1,17 @@
 """Every table, imported together so foreign keys resolve in any process."""
 
-from samplemind.auth.models import AuthSession, AuthToken, RevokedToken, User
+from samplemind.audit.models import AuditEvent
+from samplemind.auth.models import AuthSession, AuthToken, RecoveryCode, RevokedToken, User
 from samplemind.jobs.models import Job
 from samplemind.samples.models import Sample
 
-__all__ = ["AuthSession", "AuthToken", "Job", "RevokedToken", "Sample", "User"]
+__all__ = [
+    "AuditEvent",
+    "AuthSession",
+    "AuthToken",
+    "Job",
+    "RecoveryCode",
+    "RevokedToken",
+    "Sample",
+    "User",
+]

@@ -13,6 +13,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from samplemind.audit.service import log_only, record, record_now
 from samplemind.auth.denylist import TokenDenylist
 from samplemind.auth.mail_tokens import TokenPurpose, hash_mail_token, new_mail_token
 from samplemind.auth.mails import password_reset_mail, verification_mail
@@ -106,6 +107,7 @@ class AuthService:
         try:
             await db.flush()
             token = await self._add_mail_token(db, user, "email_verification")
+            record(db, "user.registered", user_id=user.id)
             await db.commit()
         except IntegrityError as exc:  # a concurrent registration won the race
             await db.rollback()
@@ -128,6 +130,7 @@ class AuthService:
             if user is None or not user.is_active:
                 return
             token = await self._add_mail_token(db, user, "password_reset")
+            record(db, "password.reset_requested", user_id=user.id)
             await db.commit()
         await self.mailer.send(
             password_reset_mail(self.settings, to=user.email, full_name=user.full_name, token=token)
@@ -149,6 +152,7 @@ class AuthService:
         if user.email_verified_at is None:  # the mail reached its owner
             user.email_verified_at = now
         await self._use_up_mail_tokens(db, user, "password_reset", now)
+        record(db, "password.reset", user_id=user.id)
         # The last step: it commits the new password, the used tokens and the ended sessions.
         await self._revoke_sessions(db, AuthSession.user_id == user.id, reason="password_reset")
 
@@ -157,6 +161,7 @@ class AuthService:
         if user.is_verified:
             return False
         token = await self._add_mail_token(db, user, "email_verification")
+        record(db, "email.verification_requested", user_id=user.id)
         await db.commit()
         self._send_later(
             verification_mail(self.settings, to=user.email, full_name=user.full_name, token=token)
@@ -168,6 +173,7 @@ class AuthService:
         now = datetime.now(UTC)
         user.email_verified_at = user.email_verified_at or now
         await self._use_up_mail_tokens(db, user, "email_verification", now)
+        record(db, "email.verified", user_id=user.id)
         await db.commit()
         return user
 
@@ -240,13 +246,15 @@ class AuthService:
         hashed = user.hashed_password if user is not None else self._dummy_hash
         password_ok = await verify_password_async(password, hashed)
         if user is None or not password_ok or not user.is_active:
+            self._record_failed_login(user, reason="inactive" if password_ok else "password")
             raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
+        second_factor = None
         if user.two_factor_enabled:
             if not otp_code:
                 raise Unauthorized(
                     "Enter the code from your authenticator app (otp_code)", code="otp_required"
                 )
-            await self._second_factor(db, user, otp_code, wrong=Unauthorized)
+            second_factor = await self._second_factor(db, user, otp_code, wrong=Unauthorized)
         session = AuthSession(
             user_id=user.id,
             refresh_jti=uuid.uuid4(),
@@ -257,8 +265,26 @@ class AuthService:
         db.add(session)
         await db.flush()
         pair = self._issue_pair(session)
+        record(
+            db,
+            "login.succeeded",
+            user_id=user.id,
+            session_id=str(session.id),
+            second_factor=second_factor,
+        )
         await db.commit()
         return pair
+
+    def _record_failed_login(self, user: User | None, *, reason: str) -> None:
+        """After the response, and for unknown emails too (log only), so a failed login
+        takes the same time whether or not the account exists."""
+        if user is None:  # no account to show a row to: the log only
+            self.background.spawn(log_only("login.failed", reason="unknown_email"), name="audit")
+            return
+        self.background.spawn(
+            record_now(self.sessionmaker, "login.failed", user_id=user.id, reason=reason),
+            name="audit",
+        )
 
     # Two-factor sign-in ---------------------------------------------------------------
 
@@ -310,6 +336,9 @@ class AuthService:
         if session.refresh_jti != claims.jti:
             session.revoked_at = datetime.now(UTC)
             session.revoked_reason = "refresh_reuse"
+            record(
+                db, "session.refresh_reused", user_id=session.user_id, session_id=str(session.id)
+            )
             await db.commit()
             raise Unauthorized(
                 "Refresh token was already used; the session has been ended",
@@ -345,10 +374,12 @@ class AuthService:
         return Authenticated(user=user, session=session, claims=claims)
 
     async def logout(self, db: AsyncSession, auth: Authenticated) -> None:
+        record(db, "session.logout", user_id=auth.user.id, session_id=str(auth.session.id))
         await self._revoke_sessions(db, AuthSession.id == auth.session.id, reason="logout")
         await self.denylist.revoke(auth.claims.jti, expires_at=auth.claims.expires_at)
 
     async def logout_everywhere(self, db: AsyncSession, auth: Authenticated) -> int:
+        record(db, "session.logout_all", user_id=auth.user.id)
         ended = await self._revoke_sessions(
             db, AuthSession.user_id == auth.user.id, reason="logout_all"
         )

@@ -23,6 +23,7 @@ from typing import Literal
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from samplemind.audit.service import record
 from samplemind.auth import totp
 from samplemind.auth.models import RecoveryCode, User
 from samplemind.auth.sealing import UnsealError, seal, unseal
@@ -72,6 +73,7 @@ class TwoFactor:
             raise Conflict("Two-factor sign-in is already on", code="two_factor_enabled")
         secret = totp.new_secret()
         user.totp_pending_secret = self._seal(secret, user, _PENDING)
+        record(db, "two_factor.setup_started", user_id=user.id)
         await db.commit()
         return Setup(
             secret=totp.to_base32(secret),
@@ -96,6 +98,7 @@ class TwoFactor:
         user.totp_failures = 0
         user.totp_locked_until = None
         codes = await self._replace_recovery_codes(db, user)
+        record(db, "two_factor.enabled", user_id=user.id)
         await db.commit()
         return codes
 
@@ -108,11 +111,13 @@ class TwoFactor:
         user.totp_failures = 0
         user.totp_locked_until = None
         await db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+        record(db, "two_factor.disabled", user_id=user.id)
         await db.commit()
 
     async def regenerate_recovery_codes(self, db: AsyncSession, user: User) -> list[str]:
         """New codes; the old ones stop working. The caller checked a second factor."""
         codes = await self._replace_recovery_codes(db, user)
+        record(db, "two_factor.recovery_codes_regenerated", user_id=user.id)
         await db.commit()
         return codes
 
@@ -134,9 +139,11 @@ class TwoFactor:
         found = await self._use_code(db, user, code)
         if found is None:
             user.totp_failures += 1
+            record(db, "two_factor.failed", user_id=user.id, failures=user.totp_failures)
             if user.totp_failures >= MAX_FAILURES:
                 user.totp_failures = 0
                 user.totp_locked_until = now + timedelta(minutes=LOCK_MINUTES)
+                record(db, "two_factor.locked", user_id=user.id, minutes=LOCK_MINUTES)
             await db.commit()
             return None
         user.totp_failures = 0
@@ -162,6 +169,7 @@ class TwoFactor:
             user.totp_last_step = step
             return "totp"
         if await self._use_recovery_code(db, user, code):
+            record(db, "two_factor.recovery_code_used", user_id=user.id)
             return "recovery_code"
         return None
 

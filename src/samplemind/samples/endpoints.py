@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from samplemind.audit.service import record
 from samplemind.auth.dependencies import CurrentUser, DbSession
 from samplemind.core.errors import AppError, NotFound, ValidationFailed, error_responses
 from samplemind.jobs.events import OwnedEvent, commit_with_events, make_event
@@ -301,6 +302,13 @@ async def delete_sample(
     sample: OwnedSample, db: DbSession, storage: StorageDep, publisher: PublisherDep
 ) -> Response:
     sha256, owner_id, sample_id = sample.content_sha256, sample.owner_id, sample.id
+    record(
+        db,
+        "sample.deleted",
+        user_id=owner_id,
+        sample_id=str(sample_id),
+        filename=sample.original_filename,
+    )
     await db.delete(sample)
     await commit_with_events(
         db, publisher, [(owner_id, make_event("sample.deleted", sample_id=str(sample_id)))]
