@@ -51,6 +51,7 @@ async def mail_app(
             "public_url": PUBLIC_URL,
             "mail_from": SENDER,
             "mail_rate_limit_per_hour": 0,
+            "mail_send_attempts": 1,  # tests of retries ask for more
             **overrides,
         }
         app = create_app(make_settings(database_url, tmp_path, **values))

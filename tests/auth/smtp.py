@@ -46,6 +46,21 @@ class Inbox:
             return [m for m in self.messages if m["To"] == address]
 
 
+class RefusingInbox(Inbox):
+    """Answers the first DATA commands with ``replies`` (``"451 …"``), then accepts."""
+
+    def __init__(self, replies: list[str]) -> None:
+        super().__init__()
+        self.replies = list(replies)
+        self.attempts = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.attempts += 1
+        if self.replies:
+            return self.replies.pop(0)
+        return await super().handle_DATA(server, session, envelope)
+
+
 def body(message: EmailMessage) -> str:
     part = message.get_body(preferencelist=("plain",))
     assert part is not None
@@ -61,8 +76,8 @@ def token_from(message: EmailMessage) -> str:
 
 
 @contextmanager
-def smtp_server() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
+def smtp_server(inbox: Inbox | None = None) -> Iterator[tuple[Inbox, int]]:
+    inbox = inbox or Inbox()
     port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()

@@ -106,6 +106,8 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
     smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    mail_send_attempts: int = Field(default=4, ge=1, le=10)  # a temporary failure is retried
+    mail_retry_delay_seconds: float = Field(default=5.0, ge=0, le=600)  # doubles each time
     smtp_ca_file: Path | None = None  # CA bundle for the server's certificate; unset: system
     mail_from: str | None = None
     mail_disabled: bool = False

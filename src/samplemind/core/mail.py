@@ -6,6 +6,10 @@ links included, so a local server needs no mail setup. In production ``serve`` r
 to start without an SMTP host unless ``SAMPLEMIND_MAIL_DISABLED=true``
 (``Settings.mail_problem``). With mail disabled, mails are dropped and only their
 subject and recipient are logged.
+
+A temporary failure (a 4xx reply, a refused or dropped connection, a timeout) is tried
+again, up to ``MAIL_SEND_ATTEMPTS`` times in all, ``MAIL_RETRY_DELAY_SECONDS`` apart
+and doubling; a permanent one (5xx: unknown recipient, bad login, …) is not.
 """
 
 from __future__ import annotations
@@ -100,10 +104,23 @@ def create_transport(settings: Settings) -> MailTransport:
     return LogTransport()
 
 
+def is_temporary(exc: Exception) -> bool:
+    """Whether sending again later may succeed: SMTP 4xx replies and network trouble."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(400 <= code < 500 for code, _ in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return 400 <= exc.smtp_code < 500
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return False  # a configuration problem: the same next time
+    return isinstance(exc, smtplib.SMTPServerDisconnected | OSError)
+
+
 class Mailer:
     def __init__(self, settings: Settings, transport: MailTransport | None = None) -> None:
         self.sender = settings.effective_mail_from
         self.transport = transport or create_transport(settings)
+        self.attempts = settings.mail_send_attempts
+        self.retry_delay = settings.mail_retry_delay_seconds
 
     def build(self, mail: Mail) -> EmailMessage:
         message = EmailMessage()
@@ -117,12 +134,29 @@ class Mailer:
         return message
 
     async def send(self, mail: Mail) -> bool:
-        """Deliver ``mail``; a failure is logged, never raised. True when delivered."""
-        try:
-            await self.transport.deliver(self.build(mail))
-        except Exception as exc:
-            logger.warning(
-                "mail %r to %s failed: %s: %s", mail.subject, mail.to, type(exc).__name__, exc
-            )
-            return False
-        return True
+        """Deliver ``mail``, retrying temporary failures; a failure is logged, never
+        raised. True when delivered."""
+        message = self.build(mail)
+        delay = self.retry_delay
+        for attempt in range(1, self.attempts + 1):
+            try:
+                await self.transport.deliver(message)
+            except Exception as exc:
+                again = attempt < self.attempts and is_temporary(exc)
+                logger.warning(
+                    "mail %r to %s failed (attempt %d of %d%s): %s: %s",
+                    mail.subject,
+                    mail.to,
+                    attempt,
+                    self.attempts,
+                    f", again in {delay:g} s" if again else "",
+                    type(exc).__name__,
+                    exc,
+                )
+                if not again:
+                    return False
+                await asyncio.sleep(delay)
+                delay *= 2
+            else:
+                return True
+        return False
