@@ -28,7 +28,8 @@ run: install
 	$(BIN)/samplemind serve
 
 node-deps:
-	@if command -v npm >/dev/null && [ ! -x $(NODE_DIR)/node_modules/.bin/tsc ]; then \
+	@if command -v npm >/dev/null && { [ ! -x $(NODE_DIR)/node_modules/.bin/tsc ] || \
+		[ ! -d $(NODE_DIR)/node_modules/oidc-provider ]; }; then \
 		npm ci --prefix $(NODE_DIR) --no-audit --no-fund; fi
 
 lint: install

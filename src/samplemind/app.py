@@ -31,6 +31,9 @@ from samplemind.jobs.events import (
     RedisEventPublisher,
 )
 from samplemind.jobs.queue import CeleryJobQueue, LocalJobQueue
+from samplemind.oauth.endpoints import router as oauth_router
+from samplemind.oauth.providers import configured_providers
+from samplemind.oauth.service import OAuthService
 from samplemind.samples.endpoints import router as audio_router
 from samplemind.samples.storage import LocalStorage, create_storage
 from samplemind.search.endpoints import router as search_router
@@ -90,6 +93,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             mailer=Mailer(settings),
             background=background,
         )
+        app.state.oauth_service = OAuthService(
+            settings, configured_providers(settings), app.state.auth_service
+        )
         _start_library(app, settings, redis)
         await app.state.event_hub.start()
         await app.state.job_queue.start()
@@ -125,6 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(service_router)
     api = APIRouter(prefix="/api/v1")
     api.include_router(auth_router)
+    api.include_router(oauth_router)
     api.include_router(audio_router)
     api.include_router(search_router)
     api.include_router(jobs_router)

@@ -3,6 +3,7 @@
 from samplemind.audit.models import AuditEvent
 from samplemind.auth.models import AuthSession, AuthToken, RecoveryCode, RevokedToken, User
 from samplemind.jobs.models import Job
+from samplemind.oauth.models import OAuthIdentity, OAuthLogin
 from samplemind.samples.models import Sample
 
 __all__ = [
@@ -10,6 +11,8 @@ __all__ = [
     "AuthSession",
     "AuthToken",
     "Job",
+    "OAuthIdentity",
+    "OAuthLogin",
     "RecoveryCode",
     "RevokedToken",
     "Sample",

@@ -157,3 +157,12 @@ def test_worker_payload_leaves_the_smtp_password_out() -> None:
     ).worker_payload()
     assert payload["smtp_password"] is None
     assert "hunter2" not in repr(payload)
+
+
+def test_an_openid_issuer_must_be_https_in_production() -> None:
+    plain = "http://idp.example.com"
+    with pytest.raises(ValidationError, match="must be https in production"):
+        _settings(env="production", secret_key=STRONG_SECRET, oauth_oidc_issuer=plain)
+    assert _settings(oauth_oidc_issuer=plain).oauth_oidc_issuer == plain
+    with pytest.raises(ValidationError, match="must be an http"):
+        _settings(oauth_oidc_issuer="idp.example.com")

@@ -16,6 +16,8 @@ from samplemind.core.db import Base
 from samplemind.core.embedded_postgres import EmbeddedPostgres
 from samplemind.core.migrate import alembic_config, migrate_async
 
+NEWER_TABLES = {"auth_tokens", "recovery_codes", "audit_events", "oauth_logins", "oauth_identities"}
+
 
 def _schema_diff(connection: Connection) -> list[Any]:
     context = MigrationContext.configure(connection, opts={"compare_type": True})
@@ -48,7 +50,7 @@ async def test_the_newest_revisions_downgrade_and_upgrade(
             await connection.run_sync(lambda sync: command.downgrade(alembic_config(sync), "0003"))
         async with engine.connect() as connection:
             tables = await connection.run_sync(lambda sync: sync.dialect.get_table_names(sync))
-        assert not {"auth_tokens", "recovery_codes", "audit_events"} & set(tables)
+        assert not NEWER_TABLES & set(tables)
     finally:
         await engine.dispose()
     await migrate_async(url)

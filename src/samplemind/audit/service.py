@@ -38,6 +38,7 @@ EventName = Literal[
     "two_factor.recovery_code_used",
     "two_factor.failed",
     "two_factor.locked",
+    "oauth.linked",
     "sample.deleted",
 ]
 EVENT_NAMES: tuple[str, ...] = get_args(EventName)

@@ -248,13 +248,31 @@ class AuthService:
         if user is None or not password_ok or not user.is_active:
             self._record_failed_login(user, reason="inactive" if password_ok else "password")
             raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
-        second_factor = None
-        if user.two_factor_enabled:
-            if not otp_code:
-                raise Unauthorized(
-                    "Enter the code from your authenticator app (otp_code)", code="otp_required"
-                )
-            second_factor = await self._second_factor(db, user, otp_code, wrong=Unauthorized)
+        second_factor = await self.login_second_factor(db, user, otp_code)
+        return await self.start_session(db, user, client, second_factor=second_factor)
+
+    async def login_second_factor(
+        self, db: AsyncSession, user: User, otp_code: str | None
+    ) -> SecondFactor | None:
+        """With two-factor sign-in on, the code (used up); ``None`` when it is off."""
+        if not user.two_factor_enabled:
+            return None
+        if not otp_code:
+            raise Unauthorized(
+                "Enter the code from your authenticator app (otp_code)", code="otp_required"
+            )
+        return await self._second_factor(db, user, otp_code, wrong=Unauthorized)
+
+    async def start_session(
+        self,
+        db: AsyncSession,
+        user: User,
+        client: ClientInfo,
+        *,
+        second_factor: SecondFactor | None,
+        provider: str | None = None,
+    ) -> TokenPair:
+        """A new login session and its tokens, committed with the audit event."""
         session = AuthSession(
             user_id=user.id,
             refresh_jti=uuid.uuid4(),
@@ -265,13 +283,13 @@ class AuthService:
         db.add(session)
         await db.flush()
         pair = self._issue_pair(session)
-        record(
-            db,
-            "login.succeeded",
-            user_id=user.id,
-            session_id=str(session.id),
-            second_factor=second_factor,
-        )
+        details: dict[str, str | None] = {
+            "session_id": str(session.id),
+            "second_factor": second_factor,
+        }
+        if provider is not None:
+            details["provider"] = provider
+        record(db, "login.succeeded", user_id=user.id, **details)
         await db.commit()
         return pair
 

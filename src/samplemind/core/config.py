@@ -115,8 +115,18 @@ class Settings(BaseSettings):
     password_reset_expire_minutes: int = Field(default=60, gt=0)
     email_verification_expire_hours: int = Field(default=48, gt=0)
     mail_rate_limit_per_hour: int = Field(default=5, ge=0)
+    # Sign-in with OpenID Connect (samplemind/oauth): Google, and one more issuer of any
+    # kind (Keycloak, Auth0, Authentik, …) under the name oauth_oidc_name.
+    oauth_google_client_id: str | None = None
+    oauth_google_client_secret: SecretStr | None = None
+    oauth_oidc_issuer: str | None = None
+    oauth_oidc_client_id: str | None = None
+    oauth_oidc_client_secret: SecretStr | None = None
+    oauth_oidc_name: str = Field(default="oidc", pattern=r"^[a-z][a-z0-9-]{1,30}$")
+    # Where a sign-in may send the browser back to; unset: the CORS origins and PUBLIC_URL.
+    oauth_redirect_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "oauth_redirect_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
@@ -167,6 +177,19 @@ class Settings(BaseSettings):
                 "SAMPLEMIND_SECRET_KEY is required in production "
                 '(generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))")'
             )
+        return self
+
+    @model_validator(mode="after")
+    def _trusted_issuer(self) -> Self:
+        """An OpenID issuer's keys and tokens must not come over plain HTTP in production."""
+        issuer = self.oauth_oidc_issuer
+        if issuer is None:
+            return self
+        scheme = urlsplit(issuer).scheme
+        if scheme not in ("http", "https") or not urlsplit(issuer).netloc:
+            raise ValueError(f"SAMPLEMIND_OAUTH_OIDC_ISSUER must be an http(s) URL, not {issuer!r}")
+        if scheme != "https" and self.env == "production":
+            raise ValueError("SAMPLEMIND_OAUTH_OIDC_ISSUER must be https in production")
         return self
 
     def worker_payload(self) -> dict[str, object]:

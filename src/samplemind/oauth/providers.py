@@ -1,0 +1,224 @@
+"""OpenID Connect providers: discovery, the code exchange (with PKCE), ID token checks.
+
+A provider is an issuer URL and a client registered there. Its endpoints and signing
+keys come from ``{issuer}/.well-known/openid-configuration``, fetched on first use and
+kept for an hour (the keys are fetched again at once when a token names an unknown
+key, as after a rotation).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import jwt
+
+from samplemind.core.config import Settings
+
+GOOGLE_ISSUER = "https://accounts.google.com"
+SCOPES = "openid email profile"
+_DISCOVERY_TTL_SECONDS = 3600.0
+_HTTP_TIMEOUT_SECONDS = 10.0
+_CLOCK_SKEW_SECONDS = 60
+_ALLOWED_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA")
+
+
+class ProviderError(Exception):
+    """The provider refused, was unreachable, or answered something we cannot trust."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    subject: str
+    email: str | None
+    email_verified: bool
+    name: str | None
+
+
+@dataclass
+class OidcProvider:
+    name: str
+    issuer: str
+    client_id: str
+    client_secret: str
+    _metadata: dict[str, Any] | None = field(default=None, repr=False)
+    _jwks: dict[str, Any] | None = field(default=None, repr=False)
+    _fetched_at: float = field(default=0.0, repr=False)
+
+    async def authorization_url(
+        self,
+        *,
+        redirect_uri: str,
+        state: str,
+        nonce: str,
+        code_verifier: str,
+        login_hint: str | None,
+    ) -> str:
+        metadata = await self._discover()
+        params = {
+            "response_type": "code",
+            "client_id": self.client_id,
+            "redirect_uri": redirect_uri,
+            "scope": SCOPES,
+            "state": state,
+            "nonce": nonce,
+            "code_challenge": pkce_challenge(code_verifier),
+            "code_challenge_method": "S256",
+        }
+        if login_hint:
+            params["login_hint"] = login_hint
+        return f"{metadata['authorization_endpoint']}?{urlencode(params)}"
+
+    async def identity(
+        self, *, code: str, redirect_uri: str, code_verifier: str, nonce: str
+    ) -> Identity:
+        """Exchange the code, check the ID token, read the user's claims."""
+        metadata = await self._discover()
+        tokens = await self._post_form(
+            metadata["token_endpoint"],
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": redirect_uri,
+                "code_verifier": code_verifier,
+            },
+        )
+        if "id_token" not in tokens or "access_token" not in tokens:
+            raise ProviderError("the token response has no ID token")
+        claims = await self.verified_id_token(str(tokens["id_token"]), nonce=nonce)
+        if "userinfo_endpoint" in metadata:
+            info = await self._get_json(metadata["userinfo_endpoint"], str(tokens["access_token"]))
+            if info.get("sub") != claims["sub"]:
+                raise ProviderError("the userinfo answer is about another account")
+            claims = {**claims, **info}
+        email = claims.get("email")
+        return Identity(
+            subject=str(claims["sub"]),
+            email=str(email) if email else None,
+            email_verified=claims.get("email_verified") in (True, "true"),
+            name=str(claims["name"])[:200] if claims.get("name") else None,
+        )
+
+    async def verified_id_token(self, token: str, *, nonce: str) -> dict[str, Any]:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise ProviderError(f"the ID token is malformed: {exc}") from exc
+        algorithm = header.get("alg")
+        if algorithm not in _ALLOWED_ALGORITHMS:
+            raise ProviderError(f"the ID token is signed with {algorithm!r}")
+        key = await self._signing_key(header.get("kid"))
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key=key,
+                algorithms=[algorithm],
+                audience=self.client_id,
+                issuer=self.issuer,
+                leeway=_CLOCK_SKEW_SECONDS,
+                options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise ProviderError(f"the ID token does not check out: {exc}") from exc
+        if claims.get("nonce") != nonce:
+            raise ProviderError("the ID token was issued for another sign-in (nonce)")
+        return claims
+
+    async def _signing_key(self, kid: str | None) -> Any:
+        for refresh in (False, True):
+            jwks = await self._key_set(refresh=refresh)
+            for candidate in jwks.get("keys", []):
+                if kid is None or candidate.get("kid") == kid:
+                    try:
+                        return jwt.PyJWK.from_dict(candidate).key
+                    except jwt.PyJWTError as exc:
+                        raise ProviderError(f"unusable signing key: {exc}") from exc
+        raise ProviderError(f"the provider has no signing key {kid!r}")
+
+    async def _key_set(self, *, refresh: bool) -> dict[str, Any]:
+        if self._jwks is None or refresh or self._stale():
+            metadata = await self._discover()
+            self._jwks = await self._get_json(metadata["jwks_uri"])
+        return self._jwks
+
+    async def _discover(self) -> dict[str, Any]:
+        if self._metadata is None or self._stale():
+            url = f"{self.issuer.rstrip('/')}/.well-known/openid-configuration"
+            metadata = await self._get_json(url)
+            if metadata.get("issuer") != self.issuer:
+                raise ProviderError("the discovery document names another issuer")
+            for key in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
+                if not isinstance(metadata.get(key), str):
+                    raise ProviderError(f"the discovery document has no {key}")
+            self._metadata, self._jwks, self._fetched_at = metadata, None, time.monotonic()
+        return self._metadata
+
+    def _stale(self) -> bool:
+        return time.monotonic() - self._fetched_at > _DISCOVERY_TTL_SECONDS
+
+    async def _get_json(self, url: str, bearer: str | None = None) -> dict[str, Any]:
+        headers = {"Accept": "application/json"}
+        if bearer is not None:
+            headers["Authorization"] = f"Bearer {bearer}"
+        return await self._request("GET", url, headers=headers)
+
+    async def _post_form(self, url: str, form: dict[str, str]) -> dict[str, Any]:
+        return await self._request(
+            "POST",
+            url,
+            data=form,
+            auth=(self.client_id, self.client_secret),
+            headers={"Accept": "application/json"},
+        )
+
+    async def _request(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            async with httpx.AsyncClient(timeout=_HTTP_TIMEOUT_SECONDS) as client:
+                response = await client.request(method, url, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ProviderError(f"{url} is unreachable: {type(exc).__name__}") from exc
+        if response.status_code != 200:
+            raise ProviderError(f"{url} answered {response.status_code}")
+        try:
+            body = response.json()
+        except json.JSONDecodeError as exc:
+            raise ProviderError(f"{url} answered something other than JSON") from exc
+        if not isinstance(body, dict):
+            raise ProviderError(f"{url} answered something other than a JSON object")
+        return body
+
+
+def pkce_challenge(verifier: str) -> str:
+    """RFC 7636 S256: base64url(SHA-256(verifier)) without padding."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def configured_providers(settings: Settings) -> dict[str, OidcProvider]:
+    """The providers with a client configured, by name."""
+    providers: dict[str, OidcProvider] = {}
+    if settings.oauth_google_client_id and settings.oauth_google_client_secret:
+        providers["google"] = OidcProvider(
+            name="google",
+            issuer=GOOGLE_ISSUER,
+            client_id=settings.oauth_google_client_id,
+            client_secret=settings.oauth_google_client_secret.get_secret_value(),
+        )
+    if (
+        settings.oauth_oidc_issuer
+        and settings.oauth_oidc_client_id
+        and settings.oauth_oidc_client_secret
+    ):
+        providers[settings.oauth_oidc_name] = OidcProvider(
+            name=settings.oauth_oidc_name,
+            issuer=settings.oauth_oidc_issuer,
+            client_id=settings.oauth_oidc_client_id,
+            client_secret=settings.oauth_oidc_client_secret.get_secret_value(),
+        )
+    return providers
