@@ -4,11 +4,14 @@ servers that refuse the first attempts."""
 from __future__ import annotations
 
 import logging
+import smtplib
+import ssl
+from typing import Any
 
 import pytest
 
 from samplemind.core.config import Settings
-from samplemind.core.mail import Mail, Mailer
+from samplemind.core.mail import Mail, Mailer, is_temporary
 from tests.auth.smtp import RefusingInbox, smtp_server
 from tests.conftest import free_port
 
@@ -68,3 +71,40 @@ async def test_a_server_that_stays_down_is_given_up_on(
     first, last = _failures(caplog)
     assert "again in" in first and "again in" not in last
     assert "attempt 2 of 2)" in last
+
+
+class RudeGoodbye(RefusingInbox):
+    """Takes the mail, then answers QUIT with an error."""
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+        return "421 4.3.2 Shutting down"
+
+
+async def test_a_failing_goodbye_after_the_mail_is_not_a_failure(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    inbox = RudeGoodbye([])
+    with smtp_server(inbox) as (_, port), caplog.at_level(logging.WARNING):
+        delivered = await _mailer(settings, port, attempts=3).send(MAIL)
+    assert delivered is True
+    assert inbox.attempts == 1 and len(inbox.messages) == 1  # sent once, not again
+    assert _failures(caplog) == []
+
+
+@pytest.mark.parametrize(
+    ("error", "temporary"),
+    [
+        (smtplib.SMTPResponseException(451, b"later"), True),
+        (smtplib.SMTPResponseException(554, b"no"), False),
+        (smtplib.SMTPRecipientsRefused({"a@b.c": (450, b"busy")}), True),
+        (smtplib.SMTPRecipientsRefused({"a@b.c": (550, b"unknown")}), False),
+        (smtplib.SMTPServerDisconnected("gone"), True),
+        (smtplib.SMTPNotSupportedError("no AUTH"), False),
+        (ssl.SSLError("handshake"), False),
+        (ConnectionRefusedError(), True),
+        (TimeoutError(), True),
+        (ValueError("bug"), False),
+    ],
+)
+def test_which_failures_are_worth_another_try(error: Exception, temporary: bool) -> None:
+    assert is_temporary(error) is temporary

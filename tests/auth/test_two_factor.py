@@ -4,7 +4,10 @@ whole flow through the API against the real database."""
 from __future__ import annotations
 
 import base64
+import re
 import time
+import uuid
+from datetime import timedelta
 from urllib.parse import parse_qs, urlparse
 
 import httpx
@@ -15,7 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from samplemind.auth import totp
 from samplemind.auth.models import RecoveryCode, User
 from samplemind.auth.sealing import UnsealError, seal, unseal
-from samplemind.auth.two_factor import MAX_FAILURES, recovery_code_hash
+from samplemind.auth.two_factor import MAX_FAILURES, lock_duration, recovery_code_hash
 from samplemind.core.config import Settings
 from tests.auth.helpers import PASSWORD, assert_error, login, me, register
 
@@ -158,6 +161,7 @@ async def test_login_asks_for_the_code_once_two_factor_is_on(client: httpx.Async
     access = (await login(client))["access_token"]
     secret, codes = await _enable(client, access)
     assert len(codes) == 10 and len(set(codes)) == 10
+    assert all(re.fullmatch(r"([a-z2-9]{4}-){3}[a-z2-9]{4}", code) for code in codes)
     assert (await me(client, access)).json()["two_factor_enabled"] is True
 
     assert_error(await _login(client), 401, "otp_required")
@@ -239,7 +243,7 @@ async def test_wrong_codes_lock_the_second_factor(
     for _ in range(MAX_FAILURES):
         assert_error(await _login(client, wrong), 401, "invalid_otp")
     locked = await _login(client, right)
-    assert_error(locked, 429, "rate_limited")
+    assert_error(locked, 429, "two_factor_locked")
     assert 0 < int(locked.headers["Retry-After"]) <= 15 * 60
     engine = create_async_engine(settings.database_url)
     try:
@@ -247,7 +251,8 @@ async def test_wrong_codes_lock_the_second_factor(
             user = (await connection.execute(select(User.__table__))).one()
     finally:
         await engine.dispose()
-    assert user.totp_locked_until is not None and user.totp_failures == 0
+    # The count goes on until a right code: the next lock lasts twice as long.
+    assert user.totp_locked_until is not None and user.totp_failures == MAX_FAILURES
     # A wrong password never reaches the second factor, so it cannot lock it.
 
 
@@ -273,5 +278,32 @@ async def test_the_secret_and_the_codes_are_not_stored_in_the_clear(
         bound_to=str(user.id),
     )
     assert opened == raw
-    assert hashes == {recovery_code_hash(code) for code in codes}
+    assert hashes == {recovery_code_hash(code, user_id=user.id) for code in codes}
     assert not hashes & set(codes)
+
+
+def test_each_lock_lasts_twice_as_long_up_to_a_day() -> None:
+    assert [lock_duration(MAX_FAILURES * n) for n in (1, 2, 3)] == [
+        timedelta(minutes=15),
+        timedelta(minutes=30),
+        timedelta(hours=1),
+    ]
+    assert lock_duration(MAX_FAILURES * 40) == timedelta(hours=24)
+
+
+def test_recovery_codes_are_hashed_per_user() -> None:
+    first, second = uuid.uuid4(), uuid.uuid4()
+    code = "k7mq-x2c9-pz4t-h8wd"
+    assert recovery_code_hash(code, user_id=first) != recovery_code_hash(code, user_id=second)
+    assert recovery_code_hash(" K7MQ X2C9-PZ4T h8wd ", user_id=first) == recovery_code_hash(
+        code, user_id=first
+    )
+
+
+async def test_turning_it_on_ends_the_other_sessions(client: httpx.AsyncClient) -> None:
+    await register(client)
+    other = (await login(client))["access_token"]
+    current = (await login(client))["access_token"]
+    await _enable(client, current)
+    assert_error(await me(client, other), 401, "session_revoked")
+    assert (await me(client, current)).status_code == 200

@@ -194,10 +194,15 @@ async def two_factor_status(
     responses=error_responses(400, 401, 409, 422, 429),
 )
 async def begin_two_factor_setup(
-    body: TwoFactorSetupRequest, user: CurrentUser, db: DbSession, service: AuthServiceDep
+    body: TwoFactorSetupRequest,
+    request: Request,
+    user: CurrentUser,
+    db: DbSession,
+    service: AuthServiceDep,
 ) -> TwoFactorSetup:
     """Step 1 (password entered again): a new secret for the authenticator app. Sign-in
     does not change until step 2 confirms a code."""
+    await enforce_rate_limit(request, scope="password-confirm", subject=str(user.id))
     setup = await service.begin_two_factor_setup(db, user, body.password)
     return TwoFactorSetup(secret=setup.secret, otpauth_uri=setup.otpauth_uri)
 
@@ -209,11 +214,11 @@ async def begin_two_factor_setup(
     responses=error_responses(400, 401, 409, 422, 429),
 )
 async def enable_two_factor(
-    body: TwoFactorCode, user: CurrentUser, db: DbSession, service: AuthServiceDep
+    body: TwoFactorCode, auth: CurrentAuth, db: DbSession, service: AuthServiceDep
 ) -> RecoveryCodes:
-    """Step 2: the app's current code turns two-factor sign-in on. The answer holds the
-    recovery codes, shown only this once."""
-    return RecoveryCodes(recovery_codes=await service.enable_two_factor(db, user, body.code))
+    """Step 2: the app's current code turns two-factor sign-in on, and ends every other
+    session. The answer holds the recovery codes, shown only this once."""
+    return RecoveryCodes(recovery_codes=await service.enable_two_factor(db, auth, body.code))
 
 
 @router.post(
@@ -223,9 +228,14 @@ async def enable_two_factor(
     responses=error_responses(400, 401, 409, 422, 429),
 )
 async def disable_two_factor(
-    body: TwoFactorDisableRequest, user: CurrentUser, db: DbSession, service: AuthServiceDep
+    body: TwoFactorDisableRequest,
+    request: Request,
+    user: CurrentUser,
+    db: DbSession,
+    service: AuthServiceDep,
 ) -> Message:
     """Turn two-factor sign-in off: the password and a current or recovery code."""
+    await enforce_rate_limit(request, scope="password-confirm", subject=str(user.id))
     await service.disable_two_factor(db, user, password=body.password, code=body.code)
     return Message(message="Two-factor sign-in is off")
 

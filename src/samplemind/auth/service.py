@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -310,8 +310,18 @@ class AuthService:
         await self._check_password(user, password)
         return await self.two_factor.begin_setup(db, user)
 
-    async def enable_two_factor(self, db: AsyncSession, user: User, code: str) -> list[str]:
-        return await self.two_factor.enable(db, user, code)
+    async def enable_two_factor(
+        self, db: AsyncSession, auth: Authenticated, code: str
+    ) -> list[str]:
+        """On, with the app's first code; every other session of the user ends (one
+        opened with a stolen password would otherwise outlive the second factor)."""
+        codes = await self.two_factor.enable(db, auth.user, code)
+        await self._revoke_sessions(
+            db,
+            and_(AuthSession.user_id == auth.user.id, AuthSession.id != auth.session.id),
+            reason="two_factor_enabled",
+        )
+        return codes
 
     async def disable_two_factor(
         self, db: AsyncSession, user: User, *, password: str, code: str

@@ -6,8 +6,11 @@ recovery codes, once. From then on every login, disabling two-factor sign-in and
 recovery codes need a current code or an unused recovery code.
 
 Guessing: a code is tried only after the right password, each step's code is accepted
-once, and ``MAX_FAILURES`` wrong codes in a row lock the second factor for
-``LOCK_MINUTES`` (the counter is stored on the user, so it holds across processes).
+once, and every ``MAX_FAILURES`` wrong codes in a row lock the second factor, for
+``LOCK_MINUTES`` and twice as long at each further lock (at most ``MAX_LOCK_HOURS``),
+until a right code; the counter is stored on the user, so it holds across processes.
+Recovery codes carry 80 random bits and are stored as SHA-256 of the user id and the
+code, so a database dump does not give them away.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import hashlib
 import hmac
 import secrets
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -31,9 +35,10 @@ from samplemind.core.errors import BadRequest, Conflict, RateLimited
 
 MAX_FAILURES = 5
 LOCK_MINUTES = 15
+MAX_LOCK_HOURS = 24
 RECOVERY_CODE_COUNT = 10
-_RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i
-_RECOVERY_HALF = 5
+_RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # 32 symbols: no 0/o, 1/l/i
+_RECOVERY_GROUPS, _RECOVERY_GROUP = 4, 4  # 16 symbols: 80 bits
 _ACTIVE, _PENDING = "totp secret", "totp pending secret"
 
 SecondFactor = Literal["totp", "recovery_code"]
@@ -46,20 +51,28 @@ class Setup:
 
 
 def new_recovery_codes() -> list[str]:
-    """``RECOVERY_CODE_COUNT`` codes like ``k7mqz-x2c9p`` (50 random bits each)."""
+    """``RECOVERY_CODE_COUNT`` codes like ``k7mq-x2c9-pz4t-h8wd`` (80 random bits each)."""
     return [
         "-".join(
-            "".join(secrets.choice(_RECOVERY_ALPHABET) for _ in range(_RECOVERY_HALF))
-            for _ in range(2)
+            "".join(secrets.choice(_RECOVERY_ALPHABET) for _ in range(_RECOVERY_GROUP))
+            for _ in range(_RECOVERY_GROUPS)
         )
         for _ in range(RECOVERY_CODE_COUNT)
     ]
 
 
-def recovery_code_hash(code: str) -> str:
-    """SHA-256 of the code as typed, ignoring case, spaces and dashes."""
+def recovery_code_hash(code: str, *, user_id: uuid.UUID) -> str:
+    """SHA-256 of the user id and the code as typed, ignoring case, spaces and dashes
+    (salted by the user: one guess tests one account's codes only)."""
     normalised = "".join(code.lower().split()).replace("-", "")
-    return hashlib.sha256(normalised.encode()).hexdigest()
+    return hashlib.sha256(f"{user_id}:{normalised}".encode()).hexdigest()
+
+
+def lock_duration(failures: int) -> timedelta:
+    """How long the ``failures // MAX_FAILURES``-th lock lasts: doubling, capped."""
+    locks = failures // MAX_FAILURES
+    minutes = LOCK_MINUTES * 2 ** min(locks - 1, 16)
+    return min(timedelta(minutes=minutes), timedelta(hours=MAX_LOCK_HOURS))
 
 
 class TwoFactor:
@@ -135,15 +148,20 @@ class TwoFactor:
         if user.totp_locked_until is not None and user.totp_locked_until > now:
             retry_after = max(1, int((user.totp_locked_until - now).total_seconds()))
             await db.rollback()
-            raise RateLimited(retry_after)
+            raise RateLimited(
+                retry_after,
+                message="Too many wrong two-factor codes; try again later",
+                code="two_factor_locked",
+            )
         found = await self._use_code(db, user, code)
         if found is None:
             user.totp_failures += 1
             record(db, "two_factor.failed", user_id=user.id, failures=user.totp_failures)
-            if user.totp_failures >= MAX_FAILURES:
-                user.totp_failures = 0
-                user.totp_locked_until = now + timedelta(minutes=LOCK_MINUTES)
-                record(db, "two_factor.locked", user_id=user.id, minutes=LOCK_MINUTES)
+            if user.totp_failures % MAX_FAILURES == 0:
+                duration = lock_duration(user.totp_failures)
+                user.totp_locked_until = now + duration
+                minutes = int(duration.total_seconds() // 60)
+                record(db, "two_factor.locked", user_id=user.id, minutes=minutes)
             await db.commit()
             return None
         user.totp_failures = 0
@@ -174,7 +192,7 @@ class TwoFactor:
         return None
 
     async def _use_recovery_code(self, db: AsyncSession, user: User, code: str) -> bool:
-        wanted = recovery_code_hash(code)
+        wanted = recovery_code_hash(code, user_id=user.id)
         unused = list(
             await db.scalars(
                 select(RecoveryCode).where(
@@ -196,7 +214,10 @@ class TwoFactor:
     async def _replace_recovery_codes(self, db: AsyncSession, user: User) -> list[str]:
         await db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
         codes = new_recovery_codes()
-        db.add_all(RecoveryCode(user_id=user.id, code_hash=recovery_code_hash(c)) for c in codes)
+        db.add_all(
+            RecoveryCode(user_id=user.id, code_hash=recovery_code_hash(c, user_id=user.id))
+            for c in codes
+        )
         return codes
 
     def _seal(self, secret: bytes, user: User, purpose: str) -> str:

@@ -98,9 +98,16 @@ class RateLimited(AppError):
     status_code = 429
     code = "rate_limited"
 
-    def __init__(self, retry_after: int) -> None:
+    def __init__(
+        self,
+        retry_after: int,
+        *,
+        message: str = "Too many requests; try again later",
+        code: str | None = None,
+    ) -> None:
         super().__init__(
-            "Too many requests; try again later",
+            message,
+            code=code,
             details={"retry_after": retry_after},
             headers={"Retry-After": str(retry_after)},
         )

@@ -27,6 +27,8 @@ from samplemind.core.config import Settings
 
 logger = logging.getLogger(__name__)
 
+MAX_RETRY_DELAY_SECONDS = 300.0
+
 
 @dataclass(frozen=True)
 class Mail:
@@ -61,13 +63,20 @@ class SmtpTransport:
             smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
         else:
             smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-        with smtp:
+        try:
             if self.security == "starttls":
                 smtp.starttls(context=context)
             if self.username:
                 password = self.password.get_secret_value() if self.password else ""
                 smtp.login(self.username, password)
             smtp.send_message(message)
+        except BaseException:
+            smtp.close()
+            raise
+        try:  # sent: a failing goodbye must not make it look unsent (and send it again)
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()
 
 
 class LogTransport:
@@ -105,14 +114,18 @@ def create_transport(settings: Settings) -> MailTransport:
 
 
 def is_temporary(exc: Exception) -> bool:
-    """Whether sending again later may succeed: SMTP 4xx replies and network trouble."""
+    """Whether sending again later may succeed: SMTP 4xx replies and network trouble,
+    not a 5xx, a TLS problem or a missing server feature (configuration: the same next
+    time)."""
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return all(400 <= code < 500 for code, _ in exc.recipients.values())
     if isinstance(exc, smtplib.SMTPResponseException):
         return 400 <= exc.smtp_code < 500
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return False  # a configuration problem: the same next time
-    return isinstance(exc, smtplib.SMTPServerDisconnected | OSError)
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return True
+    if isinstance(exc, smtplib.SMTPException | ssl.SSLError):
+        return False
+    return isinstance(exc, OSError)  # refused, unreachable, timed out
 
 
 class Mailer:
@@ -156,7 +169,7 @@ class Mailer:
                 if not again:
                     return False
                 await asyncio.sleep(delay)
-                delay *= 2
+                delay = min(delay * 2, MAX_RETRY_DELAY_SECONDS)
             else:
                 return True
         return False
