@@ -8,7 +8,7 @@ import secrets
 import shutil
 import subprocess
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlsplit
 
@@ -17,6 +17,7 @@ import pytest
 
 from samplemind.app import create_app
 from samplemind.core.config import Settings
+from samplemind.oauth.providers import pkce_challenge
 from tests.conftest import free_port, make_settings, running_client
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "e2e" / "node"
@@ -98,23 +99,39 @@ async def through_the_provider(authorize_url: str) -> str:
     raise AssertionError(f"the provider never sent the browser back: {url}")
 
 
-async def sign_in(
-    client: httpx.AsyncClient, account: str, *, redirect_to: str = WEB_APP
-) -> dict[str, str]:
-    """The whole browser round trip; returns the query given to ``redirect_to``."""
-    started = await client.get(
-        "/api/v1/auth/oauth/corp/start",
-        params={"redirect_to": redirect_to, "login_hint": account},
-    )
+@dataclass(frozen=True)
+class WebApp:
+    """What the web app's page keeps while the browser is away: its PKCE verifier."""
+
+    verifier: str = field(default_factory=lambda: secrets.token_urlsafe(48))
+
+    @property
+    def challenge(self) -> str:
+        return pkce_challenge(self.verifier)
+
+
+async def start(
+    client: httpx.AsyncClient, page: WebApp, *, account: str | None = None
+) -> httpx.Response:
+    params = {"redirect_to": WEB_APP, "code_challenge": page.challenge}
+    if account is not None:
+        params["login_hint"] = account
+    return await client.get("/api/v1/auth/oauth/corp/start", params=params)
+
+
+async def sign_in(client: httpx.AsyncClient, account: str, page: WebApp) -> dict[str, str]:
+    """The whole browser round trip; returns the fragment given to the web app's page."""
+    started = await start(client, page, account=account)
     assert started.status_code == 302, started.text
     back = await through_the_provider(started.headers["location"])
-    return await callback(client, back, redirect_to=redirect_to)
+    return await callback(client, back)
 
 
-async def callback(client: httpx.AsyncClient, url: str, *, redirect_to: str) -> dict[str, str]:
+async def callback(client: httpx.AsyncClient, url: str) -> dict[str, str]:
     parts = urlsplit(url)
     response = await client.get(f"{parts.path}?{parts.query}")
     assert response.status_code == 302, response.text
-    location = response.headers["location"]
-    assert location.startswith(redirect_to), location
-    return {key: values[0] for key, values in parse_qs(urlsplit(location).query).items()}
+    location = urlsplit(response.headers["location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == WEB_APP, location
+    assert not location.query  # codes travel in the fragment only
+    return {key: values[0] for key, values in parse_qs(location.fragment).items()}

@@ -11,7 +11,7 @@ from samplemind.auth.dependencies import DbSession, RateLimitedByClient, client_
 from samplemind.auth.schemas import TokenPair
 from samplemind.core.errors import error_responses
 from samplemind.oauth.schemas import LoginCodeExchange, ProviderRead
-from samplemind.oauth.service import OAuthService, SignInFailed, with_query
+from samplemind.oauth.service import OAuthService, SignInFailed, with_fragment
 
 router = APIRouter(prefix="/auth/oauth", tags=["auth"])
 
@@ -38,18 +38,27 @@ async def providers(service: OAuthServiceDep) -> list[ProviderRead]:
     status_code=302,
     response_class=RedirectResponse,
     dependencies=[RateLimitedByClient],
-    responses=error_responses(400, 404, 422, 429),
+    responses=error_responses(404, 422, 429, 503),
 )
 async def start(
     provider: str,
     db: DbSession,
     service: OAuthServiceDep,
     redirect_to: Annotated[str, Query(max_length=2048, description="Your page to come back to")],
+    code_challenge: Annotated[
+        str,
+        Query(
+            max_length=128,
+            description="S256 of a code_verifier your page keeps for POST /auth/oauth/exchange",
+        ),
+    ],
     login_hint: Annotated[str | None, Query(max_length=320)] = None,
 ) -> RedirectResponse:
     """Sends the browser to the provider; it comes back to ``redirect_to`` with
-    ``?code=`` (for ``POST /auth/oauth/exchange``) or ``?error=``."""
-    url = await service.start(db, provider, redirect_to=redirect_to, login_hint=login_hint)
+    ``#code=`` (for ``POST /auth/oauth/exchange``) or ``#error=``."""
+    url = await service.start(
+        db, provider, redirect_to=redirect_to, code_challenge=code_challenge, login_hint=login_hint
+    )
     return RedirectResponse(url, status_code=302)
 
 
@@ -72,7 +81,7 @@ async def callback(
     try:
         url = await service.callback(db, provider, state=state, code=code, error=error)
     except SignInFailed as failed:
-        url = with_query(failed.redirect_to, error=failed.code)
+        url = with_fragment(failed.redirect_to, error=failed.code)
     return RedirectResponse(url, status_code=302)
 
 
@@ -85,7 +94,12 @@ async def callback(
 async def exchange(
     body: LoginCodeExchange, request: Request, db: DbSession, service: OAuthServiceDep
 ) -> TokenPair:
-    """The login code from ``redirect_to`` for the usual token pair (once, within 2 min)."""
+    """The login code from ``redirect_to`` and the page's ``code_verifier`` for the usual
+    token pair (once, within 2 minutes)."""
     return await service.exchange(
-        db, code=body.code, otp_code=body.otp_code, client=client_info(request)
+        db,
+        code=body.code,
+        code_verifier=body.code_verifier,
+        otp_code=body.otp_code,
+        client=client_info(request),
     )

@@ -22,10 +22,11 @@ class OAuthLogin(UUIDPrimaryKey, Timestamps, Base):
 
     provider: Mapped[str] = mapped_column(String(32))
     state_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    code_verifier: Mapped[str] = mapped_column(String(128))  # PKCE
+    code_verifier: Mapped[str] = mapped_column(String(128))  # PKCE towards the provider
+    client_challenge: Mapped[str] = mapped_column(String(128))  # the web app's PKCE, S256
     nonce: Mapped[str] = mapped_column(String(64))
     redirect_to: Mapped[str] = mapped_column(String(2048))
-    expires_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
     # Set by the provider's callback:
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     login_code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +21,8 @@ import jwt
 from samplemind.core.config import Settings
 
 GOOGLE_ISSUER = "https://accounts.google.com"
+_ISSUER_ALIASES = {GOOGLE_ISSUER: ("accounts.google.com",)}  # Google may drop the scheme
+_MAX_SUBJECT, _MAX_EMAIL = 255, 320
 SCOPES = "openid email profile"
 _DISCOVERY_TTL_SECONDS = 3600.0
 _HTTP_TIMEOUT_SECONDS = 10.0
@@ -98,8 +99,11 @@ class OidcProvider:
                 raise ProviderError("the userinfo answer is about another account")
             claims = {**claims, **info}
         email = claims.get("email")
+        subject = str(claims["sub"])
+        if not 0 < len(subject) <= _MAX_SUBJECT or (email and len(str(email)) > _MAX_EMAIL):
+            raise ProviderError("the account's subject or email is too long")
         return Identity(
-            subject=str(claims["sub"]),
+            subject=subject,
             email=str(email) if email else None,
             email_verified=claims.get("email_verified") in (True, "true"),
             name=str(claims["name"])[:200] if claims.get("name") else None,
@@ -113,38 +117,58 @@ class OidcProvider:
         algorithm = header.get("alg")
         if algorithm not in _ALLOWED_ALGORITHMS:
             raise ProviderError(f"the ID token is signed with {algorithm!r}")
-        key = await self._signing_key(header.get("kid"))
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                key=key,
-                algorithms=[algorithm],
-                audience=self.client_id,
-                issuer=self.issuer,
-                leeway=_CLOCK_SKEW_SECONDS,
-                options={"require": ["exp", "iat", "sub", "aud", "iss"]},
-            )
-        except jwt.PyJWTError as exc:
-            raise ProviderError(f"the ID token does not check out: {exc}") from exc
+        problem = "the provider has no key for it"
+        for key in await self._signing_keys(header.get("kid")):
+            try:
+                claims: dict[str, Any] = jwt.decode(
+                    token,
+                    key=key,
+                    algorithms=[algorithm],
+                    audience=self.client_id,
+                    issuer=[self.issuer, *_ISSUER_ALIASES.get(self.issuer, ())],
+                    leeway=_CLOCK_SKEW_SECONDS,
+                    options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+                )
+            except jwt.PyJWTError as exc:
+                problem = str(exc)
+                continue
+            self._check_claims(claims, nonce=nonce)
+            return claims
+        raise ProviderError(f"the ID token does not check out: {problem}")
+
+    def _check_claims(self, claims: dict[str, Any], *, nonce: str) -> None:
         if claims.get("nonce") != nonce:
             raise ProviderError("the ID token was issued for another sign-in (nonce)")
-        return claims
+        audience = claims["aud"]
+        several = isinstance(audience, list) and len(audience) > 1
+        if (several or "azp" in claims) and claims.get("azp") != self.client_id:
+            raise ProviderError("the ID token was issued to another client (azp)")
 
-    async def _signing_key(self, kid: str | None) -> Any:
+    async def _signing_keys(self, kid: str | None) -> list[Any]:
+        """The keys that may have signed a token naming ``kid`` (all of them without a
+        kid); the key set is fetched again once when none matches (a rotation)."""
         for refresh in (False, True):
-            jwks = await self._key_set(refresh=refresh)
-            for candidate in jwks.get("keys", []):
-                if kid is None or candidate.get("kid") == kid:
-                    try:
-                        return jwt.PyJWK.from_dict(candidate).key
-                    except jwt.PyJWTError as exc:
-                        raise ProviderError(f"unusable signing key: {exc}") from exc
+            keys = []
+            for candidate in (await self._key_set(refresh=refresh)).get("keys", []):
+                if not isinstance(candidate, dict) or (
+                    kid is not None and candidate.get("kid") != kid
+                ):
+                    continue
+                try:
+                    keys.append(jwt.PyJWK.from_dict(candidate).key)
+                except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+                    continue  # a key of a kind we do not use
+            if keys:
+                return keys
         raise ProviderError(f"the provider has no signing key {kid!r}")
 
     async def _key_set(self, *, refresh: bool) -> dict[str, Any]:
         if self._jwks is None or refresh or self._stale():
             metadata = await self._discover()
-            self._jwks = await self._get_json(metadata["jwks_uri"])
+            jwks = await self._get_json(metadata["jwks_uri"])
+            if not isinstance(jwks.get("keys"), list):
+                raise ProviderError("the provider's key set has no keys")
+            self._jwks = jwks
         return self._jwks
 
     async def _discover(self) -> dict[str, Any]:
@@ -181,13 +205,13 @@ class OidcProvider:
         try:
             async with httpx.AsyncClient(timeout=_HTTP_TIMEOUT_SECONDS) as client:
                 response = await client.request(method, url, **kwargs)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise ProviderError(f"{url} is unreachable: {type(exc).__name__}") from exc
         if response.status_code != 200:
             raise ProviderError(f"{url} answered {response.status_code}")
         try:
             body = response.json()
-        except json.JSONDecodeError as exc:
+        except ValueError as exc:  # not JSON, or not UTF-8
             raise ProviderError(f"{url} answered something other than JSON") from exc
         if not isinstance(body, dict):
             raise ProviderError(f"{url} answered something other than a JSON object")

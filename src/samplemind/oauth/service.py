@@ -1,28 +1,39 @@
 """Sign-in with an OpenID Connect provider, for an API whose clients are web apps.
 
-1. ``start``: the browser goes to ``/auth/oauth/{provider}/start?redirect_to=…``; we
-   store the sign-in (hashed ``state``, PKCE verifier, nonce, where to return) and send
-   the browser to the provider.
-2. ``callback``: the provider sends the browser back with a code; we exchange it, check
-   the ID token, find or create the user, and send the browser to ``redirect_to`` with
-   a one-time login code (valid ``LOGIN_CODE_MINUTES``), or with ``error=…``.
-3. ``exchange``: the web app posts the login code (and ``otp_code`` when the account
-   has two-factor sign-in on) and gets the usual token pair.
+1. ``start``: the web app makes a PKCE pair of its own (``code_verifier``, kept in the
+   page; ``code_challenge`` = S256 of it) and sends the browser to
+   ``/auth/oauth/{provider}/start?redirect_to=…&code_challenge=…``. We store the
+   sign-in (hashed ``state``, our PKCE verifier towards the provider, the nonce, the
+   web app's challenge, where to return) and send the browser to the provider.
+2. ``callback``: the provider sends the browser back with a code. We use the sign-in
+   up (a state works once), exchange the code, check the ID token, find or create the
+   user, and send the browser to ``redirect_to#code=<login code>`` (valid
+   ``LOGIN_CODE_MINUTES``), or ``redirect_to#error=<reason>``.
+3. ``exchange``: the web app posts the login code with its ``code_verifier`` (and
+   ``otp_code`` when the account has two-factor sign-in on) and gets the usual token
+   pair. The verifier binds the code to the page that started the sign-in, so a login
+   code (or a provider callback) planted in another browser signs nobody in (login
+   CSRF); the code travels in the fragment, which no server or log sees.
 
-Tokens never travel in a URL. An account is found by its linked provider identity;
-else by the provider's *verified* email, which links it; else one is created (its
-email verified, with a random password nobody knows: password reset sets one).
+Accounts: by the linked provider identity; else, when the provider says the email is
+verified, by an account whose email is verified too (linked); else a new account
+(email verified, a random password nobody knows: password reset sets one). An account
+whose email was never verified is not linked: whoever registered it might not own it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import logging
+import re
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from samplemind.audit.service import record
@@ -31,13 +42,17 @@ from samplemind.auth.passwords import hash_password_async
 from samplemind.auth.schemas import TokenPair
 from samplemind.auth.service import AuthService, ClientInfo
 from samplemind.core.config import Settings
-from samplemind.core.errors import BadRequest, NotFound, ValidationFailed
+from samplemind.core.errors import BadRequest, NotFound, ServiceUnavailable, ValidationFailed
 from samplemind.oauth.models import OAuthIdentity, OAuthLogin
-from samplemind.oauth.providers import Identity, OidcProvider, ProviderError
+from samplemind.oauth.providers import Identity, OidcProvider, ProviderError, pkce_challenge
+
+logger = logging.getLogger(__name__)
 
 START_MINUTES = 10
 LOGIN_CODE_MINUTES = 2
 INVALID_LOGIN_CODE = "The login code is invalid, has expired or was already used"
+_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # base64url of a SHA-256, no padding
+_RESERVED_PARAMS = frozenset({"code", "error", "state"})
 
 
 def _hash(value: str) -> str:
@@ -45,7 +60,7 @@ def _hash(value: str) -> str:
 
 
 class SignInFailed(Exception):
-    """Ends the sign-in with ``error=<code>`` on the way back to the web app."""
+    """Ends the sign-in with ``#error=<code>`` on the way back to the web app."""
 
     def __init__(self, code: str, redirect_to: str) -> None:
         super().__init__(code)
@@ -78,26 +93,23 @@ class OAuthService:
         return {_origin(origin) for origin in origins} - {""}
 
     async def start(
-        self, db: AsyncSession, name: str, *, redirect_to: str, login_hint: str | None
+        self,
+        db: AsyncSession,
+        name: str,
+        *,
+        redirect_to: str,
+        code_challenge: str,
+        login_hint: str | None,
     ) -> str:
         """The provider's authorization URL for a new sign-in."""
         provider = self.provider(name)
-        if len(redirect_to) > 2048 or _origin(redirect_to) not in self.allowed_origins():
+        redirect_to = self._checked_redirect(redirect_to)
+        if not _CHALLENGE.match(code_challenge):
             raise ValidationFailed(
-                "redirect_to must be a page of an allowed origin (OAUTH_REDIRECT_ORIGINS)",
-                code="invalid_redirect",
+                "code_challenge must be the S256 challenge of the web app's code_verifier",
+                code="invalid_challenge",
             )
         state, verifier, nonce = (secrets.token_urlsafe(n) for n in (32, 48, 24))
-        db.add(
-            OAuthLogin(
-                provider=name,
-                state_hash=_hash(state),
-                code_verifier=verifier,
-                nonce=nonce,
-                redirect_to=redirect_to,
-                expires_at=datetime.now(UTC) + timedelta(minutes=START_MINUTES),
-            )
-        )
         try:
             url = await provider.authorization_url(
                 redirect_uri=self.callback_url(name),
@@ -107,9 +119,37 @@ class OAuthService:
                 login_hint=login_hint,
             )
         except ProviderError as exc:
-            raise BadRequest(f"The provider is unavailable: {exc}", code="provider_error") from exc
+            logger.warning("sign-in with %s cannot start: %s", name, exc)
+            raise ServiceUnavailable(
+                "The sign-in provider is unavailable", code="provider_unavailable"
+            ) from exc
+        await db.execute(delete(OAuthLogin).where(OAuthLogin.expires_at < func.now()))
+        db.add(
+            OAuthLogin(
+                provider=name,
+                state_hash=_hash(state),
+                code_verifier=verifier,
+                client_challenge=code_challenge,
+                nonce=nonce,
+                redirect_to=redirect_to,
+                expires_at=datetime.now(UTC) + timedelta(minutes=START_MINUTES),
+            )
+        )
         await db.commit()
         return url
+
+    def _checked_redirect(self, redirect_to: str) -> str:
+        redirect_to = redirect_to.strip()
+        if len(redirect_to) > 2048 or _origin(redirect_to) not in self.allowed_origins():
+            raise ValidationFailed(
+                "redirect_to must be a page of an allowed origin (OAUTH_REDIRECT_ORIGINS)",
+                code="invalid_redirect",
+            )
+        if _RESERVED_PARAMS & {key for key, _ in parse_qsl(urlsplit(redirect_to).query)}:
+            raise ValidationFailed(
+                "redirect_to must not carry code, error or state itself", code="invalid_redirect"
+            )
+        return redirect_to
 
     async def callback(
         self,
@@ -120,51 +160,44 @@ class OAuthService:
         code: str | None,
         error: str | None,
     ) -> str:
-        """Where to send the browser: ``redirect_to`` with ``code=`` or ``error=``."""
+        """Where to send the browser: ``redirect_to#code=…`` or ``#error=…``.
+
+        The sign-in is used up in a transaction of its own before the provider is
+        called, so no row lock or connection is held across the provider's answers.
+        """
         provider = self.provider(name)
-        login = await self._pending(db, name, state)
-        login_id = login.id
+        login = await self._take(db, name, state)
         try:
-            user = await self._signed_in_user(db, provider, login, code=code, error=error)
-        except SignInFailed:
-            # Nothing of it is kept, but the sign-in is used up: a state works once.
-            await db.rollback()
+            identity = await self._identity(provider, login, code=code, error=error)
+            user = await self._user_for(db, name, identity, login.redirect_to)
+            login_code = secrets.token_urlsafe(32)
             await db.execute(
-                update(OAuthLogin).where(OAuthLogin.id == login_id).values(expires_at=func.now())
+                update(OAuthLogin)
+                .where(OAuthLogin.id == login.id)
+                .values(
+                    user_id=user.id,
+                    login_code_hash=_hash(login_code),
+                    expires_at=datetime.now(UTC) + timedelta(minutes=LOGIN_CODE_MINUTES),
+                )
             )
             await db.commit()
+        except IntegrityError as exc:  # a concurrent first sign-in made the account
+            await db.rollback()
+            raise SignInFailed("try_again", login.redirect_to) from exc
+        except SignInFailed as failed:
+            await db.rollback()
+            logger.info("sign-in with %s failed: %s", name, failed.code)
             raise
-        login_code = secrets.token_urlsafe(32)
-        login.user_id = user.id
-        login.login_code_hash = _hash(login_code)
-        login.expires_at = datetime.now(UTC) + timedelta(minutes=LOGIN_CODE_MINUTES)
-        await db.commit()
-        return with_query(login.redirect_to, code=login_code)
-
-    async def _signed_in_user(
-        self,
-        db: AsyncSession,
-        provider: OidcProvider,
-        login: OAuthLogin,
-        *,
-        code: str | None,
-        error: str | None,
-    ) -> User:
-        if error or not code:
-            raise SignInFailed("access_denied" if error else "invalid_request", login.redirect_to)
-        try:
-            identity = await provider.identity(
-                code=code,
-                redirect_uri=self.callback_url(provider.name),
-                code_verifier=login.code_verifier,
-                nonce=login.nonce,
-            )
-        except ProviderError as exc:
-            raise SignInFailed("provider_error", login.redirect_to) from exc
-        return await self._user_for(db, provider.name, identity, login.redirect_to)
+        return with_fragment(login.redirect_to, code=login_code)
 
     async def exchange(
-        self, db: AsyncSession, *, code: str, otp_code: str | None, client: ClientInfo
+        self,
+        db: AsyncSession,
+        *,
+        code: str,
+        code_verifier: str,
+        otp_code: str | None,
+        client: ClientInfo,
     ) -> TokenPair:
         row = (
             await db.execute(
@@ -181,18 +214,20 @@ class OAuthService:
         if row is None or not row[1].is_active:
             raise BadRequest(INVALID_LOGIN_CODE, code="invalid_code")
         login, user = row
+        if not hmac.compare_digest(pkce_challenge(code_verifier), login.client_challenge):
+            raise BadRequest(INVALID_LOGIN_CODE, code="invalid_code")
         second_factor = await self.auth.login_second_factor(db, user, otp_code)
         login.completed_at = datetime.now(UTC)
         return await self.auth.start_session(
             db, user, client, second_factor=second_factor, provider=login.provider
         )
 
-    async def _pending(self, db: AsyncSession, name: str, state: str | None) -> OAuthLogin:
-        """The sign-in this callback belongs to, used up (a state works once)."""
-        login = None
+    async def _take(self, db: AsyncSession, name: str, state: str | None) -> OAuthLogin:
+        """The sign-in this callback belongs to, used up and committed."""
+        login: OAuthLogin | None = None
         if state:
             login = await db.scalar(
-                select(OAuthLogin)
+                update(OAuthLogin)
                 .where(
                     OAuthLogin.state_hash == _hash(state),
                     OAuthLogin.provider == name,
@@ -200,14 +235,32 @@ class OAuthService:
                     OAuthLogin.completed_at.is_(None),
                     OAuthLogin.expires_at > func.now(),
                 )
-                .with_for_update()
+                .values(expires_at=func.now())
+                .returning(OAuthLogin)
             )
+        await db.commit()
         if login is None:
             raise BadRequest(
                 "This sign-in is unknown, has expired or was already used; start again",
                 code="invalid_state",
             )
         return login
+
+    async def _identity(
+        self, provider: OidcProvider, login: OAuthLogin, *, code: str | None, error: str | None
+    ) -> Identity:
+        if error or not code:
+            raise SignInFailed("access_denied" if error else "invalid_request", login.redirect_to)
+        try:
+            return await provider.identity(
+                code=code,
+                redirect_uri=self.callback_url(provider.name),
+                code_verifier=login.code_verifier,
+                nonce=login.nonce,
+            )
+        except ProviderError as exc:
+            logger.warning("sign-in with %s: %s", provider.name, exc)
+            raise SignInFailed("provider_error", login.redirect_to) from exc
 
     async def _user_for(
         self, db: AsyncSession, name: str, identity: Identity, redirect_to: str
@@ -229,6 +282,8 @@ class OAuthService:
         created = user is None
         if user is None:
             user = await self._new_user(db, identity)
+        elif not user.is_verified:
+            raise SignInFailed("email_in_use", redirect_to)
         elif not user.is_active:
             raise SignInFailed("account_disabled", redirect_to)
         db.add(
@@ -236,6 +291,7 @@ class OAuthService:
                 user_id=user.id, provider=name, subject=identity.subject, email=identity.email
             )
         )
+        await db.flush()
         record(db, "oauth.linked", user_id=user.id, provider=name, created_account=created)
         return user
 
@@ -258,14 +314,18 @@ class OAuthService:
 
 
 def _origin(url: str) -> str:
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+    except ValueError:  # "http://[", an invalid port, …
+        return ""
+    if parts.scheme not in ("http", "https") or not host:
         return ""
     return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
-def with_query(url: str, **params: str) -> str:
-    """``url`` with ``params`` added to its query (any fragment dropped)."""
+def with_fragment(url: str, **params: str) -> str:
+    """``url`` with ``params`` as its fragment (``#code=…``), which browsers keep from
+    servers and their logs."""
     parts = urlsplit(url)
-    query = [*parse_qsl(parts.query, keep_blank_values=True), *params.items()]
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, urlencode(params)))

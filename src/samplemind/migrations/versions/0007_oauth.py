@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("provider", sa.String(length=32), nullable=False),
         sa.Column("state_hash", sa.String(length=64), nullable=False),
         sa.Column("code_verifier", sa.String(length=128), nullable=False),
+        sa.Column("client_challenge", sa.String(length=128), nullable=False),
         sa.Column("nonce", sa.String(length=64), nullable=False),
         sa.Column("redirect_to", sa.String(length=2048), nullable=False),
         sa.Column("expires_at", _TIMESTAMP, nullable=False),
@@ -42,6 +43,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("state_hash", name=op.f("uq_oauth_logins_state_hash")),
         sa.UniqueConstraint("login_code_hash", name=op.f("uq_oauth_logins_login_code_hash")),
     )
+    op.create_index(op.f("ix_oauth_logins_expires_at"), "oauth_logins", ["expires_at"])
     op.create_table(
         "oauth_identities",
         sa.Column("id", sa.Uuid(), nullable=False),
