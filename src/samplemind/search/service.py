@@ -296,8 +296,9 @@ async def _page_of_few(
 ) -> list[Row[Any]]:
     """One page (and one row more), each row with ``matched``: how many match, up to
     ``limit + 1``. Right only when ``matched <= limit``: then every match was read once
-    (with the columns its scores need) and ordered as ``_order_for`` says, in SQL; scores
-    are computed for every match only when they decide the order (``matched <= cap``).
+    (with the columns its scores need, or, when ``limit > cap``, with its distance only)
+    and ordered as ``_order_for`` says, in SQL; scores are computed for every match only
+    when they decide the order (``matched <= cap``).
 
     The page is cut with ``ORDER BY … OFFSET … LIMIT``, which PostgreSQL sorts with a
     bounded top-N heap; the sort keys travel with it, so the join back to ``samples``
