@@ -230,8 +230,8 @@ async def test_similar_alone_in_a_small_library_is_measured_exactly(library: Lib
 async def test_words_and_similar_under_the_cap_rank_every_match_by_both_scores(
     library: Library,
 ) -> None:
-    """The exact pass reads the text columns of the first ``cap + 1`` matches only; while
-    no more than ``cap`` match, that is every match, and each is scored on its words."""
+    """The exact pass keeps only the distance of each match and looks the text score up
+    while no more than ``cap`` match: then every match is scored on its words."""
     alices = [s for s in library.samples.values() if s.owner_id == library.alice]
     reference = next(s.id for s in alices if "kick" in s.name)
     pages = [

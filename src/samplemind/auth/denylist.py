@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from redis.asyncio import Redis
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, exists, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -18,6 +18,11 @@ class TokenDenylist(Protocol):
     async def revoke(self, jti: uuid.UUID, *, expires_at: datetime) -> None: ...
 
     async def is_revoked(self, jti: uuid.UUID) -> bool: ...
+
+    def revoked_condition(self, jti: uuid.UUID) -> ColumnElement[bool] | None:
+        """The test of ``is_revoked`` as SQL, for a query of the caller's to carry (one
+        round trip fewer), when the denylist lives in the application's database."""
+        ...
 
 
 class RedisDenylist:
@@ -32,6 +37,9 @@ class RedisDenylist:
 
     async def is_revoked(self, jti: uuid.UUID) -> bool:
         return bool(await self._redis.exists(self._prefix + str(jti)))
+
+    def revoked_condition(self, jti: uuid.UUID) -> ColumnElement[bool] | None:
+        return None
 
 
 class PostgresDenylist:
@@ -50,5 +58,7 @@ class PostgresDenylist:
 
     async def is_revoked(self, jti: uuid.UUID) -> bool:
         async with self._sessionmaker() as session:
-            found = await session.scalar(select(RevokedToken.jti).where(RevokedToken.jti == jti))
-            return found is not None
+            return bool(await session.scalar(select(self.revoked_condition(jti))))
+
+    def revoked_condition(self, jti: uuid.UUID) -> ColumnElement[bool]:
+        return exists().where(RevokedToken.jti == jti)

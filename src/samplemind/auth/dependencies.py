@@ -19,7 +19,9 @@ bearer_scheme = HTTPBearer(auto_error=False, description="Access token from /api
 DbSession = Annotated[AsyncSession, Depends(get_db_session)]
 
 
-def get_auth_service(request: Request) -> AuthService:
+# Dependencies are ``async def`` even when they await nothing: FastAPI runs a plain
+# ``def`` dependency in its thread pool, a thread hop on every request.
+async def get_auth_service(request: Request) -> AuthService:
     service: AuthService = request.app.state.auth_service
     return service
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, delete, func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -383,18 +383,23 @@ class AuthService:
 
     async def authenticate(self, db: AsyncSession, access_token: str) -> Authenticated:
         claims = self._decode(access_token, "access")
-        if await self.denylist.is_revoked(claims.jti):
+        revoked = self.denylist.revoked_condition(claims.jti)
+        if revoked is None and await self.denylist.is_revoked(claims.jti):
             raise Unauthorized("Token has been revoked", code="token_revoked")
         row = (
             await db.execute(
-                select(User, AuthSession)
+                select(User, AuthSession, revoked if revoked is not None else literal(False))
                 .join(AuthSession, AuthSession.user_id == User.id)
                 .where(User.id == claims.user_id, AuthSession.id == claims.session_id)
             )
         ).first()
-        if row is None:
+        if row is None:  # a revoked token still says so, as when it was checked first
+            if revoked is not None and await self.denylist.is_revoked(claims.jti):
+                raise Unauthorized("Token has been revoked", code="token_revoked")
             raise Unauthorized("Could not validate credentials", code="invalid_token")
-        user, session = row
+        user, session, token_revoked = row
+        if token_revoked:
+            raise Unauthorized("Token has been revoked", code="token_revoked")
         if session.is_revoked:
             raise Unauthorized("Session has ended", code="session_revoked")
         if not user.is_active:

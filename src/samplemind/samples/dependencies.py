@@ -14,17 +14,17 @@ from samplemind.samples.service import find_owned_sample
 from samplemind.samples.storage import Storage
 
 
-def get_storage(request: Request) -> Storage:
+async def get_storage(request: Request) -> Storage:
     storage: Storage = request.app.state.storage
     return storage
 
 
-def get_job_queue(request: Request) -> JobQueue:
+async def get_job_queue(request: Request) -> JobQueue:
     queue: JobQueue = request.app.state.job_queue
     return queue
 
 
-def get_publisher(request: Request) -> EventPublisher:
+async def get_publisher(request: Request) -> EventPublisher:
     publisher: EventPublisher = request.app.state.event_publisher
     return publisher
 

@@ -109,7 +109,7 @@ class SampleFilters(BaseModel):
         return conditions
 
 
-def sample_filters(
+async def sample_filters(
     min_tempo: Annotated[float | None, Query(ge=0, le=1000, description="BPM")] = None,
     max_tempo: Annotated[float | None, Query(ge=0, le=1000, description="BPM")] = None,
     key: Annotated[
@@ -199,7 +199,7 @@ LIST_ITEM_LOADING: tuple[LoaderOption, ...] = tuple(
 """Loader options for list pages: leave out what a list item never shows."""
 
 
-def page_params(
+async def page_params(
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> PageParams:
