@@ -25,7 +25,8 @@ options; the out-of-fold probabilities of the original hits give:
 Usage::
 
     python bench/classify.py [--corpus DIR] [--folds 5] [--timing-files 300]
-                             [--cache /tmp/samplemind_classify_features.npz] [--refresh]
+                             [--fold-seed N] [--cache /tmp/samplemind_classify_features.npz]
+                             [--refresh]
 """
 
 from __future__ import annotations
@@ -98,11 +99,15 @@ def cached_examples(corpus: Path, cache: Path, *, refresh: bool) -> Examples:
     return examples
 
 
-def machine_folds(examples: Examples, *, n_folds: int) -> np.ndarray:
-    """Fold per example, dealt over the original hits' machines; copies follow their machine."""
+def machine_folds(examples: Examples, *, n_folds: int, seed: int | None = None) -> np.ndarray:
+    """Fold per example, dealt over the original hits' machines; copies follow their machine.
+
+    ``seed`` (``--fold-seed``) picks another balanced assignment (see :func:`group_folds`).
+    """
     originals = ~examples.augmented
     groups = [g for g, keep in zip(examples.groups, originals, strict=True) if keep]
-    fold_of = dict(zip(groups, group_folds(groups, n_folds=n_folds).tolist(), strict=True))
+    folds = group_folds(groups, n_folds=n_folds, seed=seed)
+    fold_of = dict(zip(groups, folds.tolist(), strict=True))
     return np.array([fold_of[g] for g in examples.groups], dtype=np.int64)
 
 
@@ -314,13 +319,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument(
+        "--fold-seed", type=int, default=None, help="another machine-to-fold assignment"
+    )
     parser.add_argument("--timing-files", type=int, default=300)
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--refresh", action="store_true", help="re-extract the features")
     args = parser.parse_args()
     print(f"date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load {os.getloadavg()}")
     examples = cached_examples(args.corpus, args.cache, refresh=args.refresh)
-    folds = machine_folds(examples, n_folds=args.folds)
+    folds = machine_folds(examples, n_folds=args.folds, seed=args.fold_seed)
     restore = limit_blas_threads()
     try:
         probabilities, classes = out_of_fold(examples, folds)
@@ -333,7 +341,8 @@ def main() -> None:
     predicted = np.array(classes)[probabilities.argmax(axis=1)]
     real = np.array([not name.startswith("synthetic__") for name in examples.names])
     machines = len({g for g, r in zip(examples.groups, real, strict=True) if r})
-    print(f"\n{args.folds}-fold leave-machines-out CV: {int(real.sum())} corpus hits from "
+    seed = "" if args.fold_seed is None else f", fold seed {args.fold_seed}"
+    print(f"\n{args.folds}-fold{seed} leave-machines-out CV: {int(real.sum())} corpus hits from "
           f"{machines} machines, {int((~real).sum())} synthetic tonal renders; "
           f"trained with {augmented_count} augmented copies\n")  # fmt: skip
     print(confusion_table(truth, predicted, list(classes)))

@@ -277,6 +277,25 @@ def test_machine_folds_never_split_a_machine() -> None:
     assert machine_of("/x/bd/AkaiXR10__Bassdrum-01.flac") == "AkaiXR10"
 
 
+def test_a_fold_seed_deals_machines_otherwise_but_never_splits_one() -> None:
+    groups = [f"m{i}" for i in range(12) for _ in range(i + 1)]
+    plain = group_folds(groups, n_folds=3)
+    seeded = [group_folds(groups, n_folds=3, seed=seed) for seed in (1, 2)]
+    for folds in seeded:
+        for group in set(groups):
+            assert len({int(f) for f, g in zip(folds, groups, strict=True) if g == group}) == 1
+        assert set(folds.tolist()) == {0, 1, 2}
+        assert partition(folds, groups) != partition(plain, groups)
+    np.testing.assert_array_equal(seeded[0], group_folds(groups, n_folds=3, seed=1))
+
+
+def partition(folds: np.ndarray, groups: list[str]) -> set[frozenset[str]]:
+    """The folds as sets of machines, whatever their numbers."""
+    return {
+        frozenset(g for f, g in zip(folds, groups, strict=True) if f == fold) for fold in set(folds)
+    }
+
+
 def test_corpus_folders_map_to_labels_and_misc_is_left_out() -> None:
     corpus = need_corpus()
     files = corpus_files(corpus, limit_per_label=2)

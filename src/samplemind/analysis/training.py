@@ -428,21 +428,28 @@ def _fit_mlp(
     return np.asarray(result.x)
 
 
-def group_folds(groups: Sequence[str], *, n_folds: int) -> np.ndarray:
+def group_folds(groups: Sequence[str], *, n_folds: int, seed: int | None = None) -> np.ndarray:
     """Fold index per example; all examples of a group share a fold.
 
     Groups are dealt largest first to the fold with the fewest examples so far
-    (ties: lowest fold), so the split is deterministic and balanced.
+    (ties: lowest fold), so the split is deterministic and balanced. With a
+    ``seed``, each group's size is scaled by a random factor in [0.5, 1.5) for
+    the dealing order only: another balanced split, the same for the same seed.
     """
     if n_folds < 2:
         raise ValueError("n_folds must be >= 2")
     sizes = Counter(groups)
+    names = sorted(sizes)
+    jitter = dict.fromkeys(names, 1.0)
+    if seed is not None:
+        factors = np.random.default_rng(seed).uniform(0.5, 1.5, len(names))
+        jitter = dict(zip(names, factors.tolist(), strict=True))
     load = [0] * n_folds
     fold_of: dict[str, int] = {}
-    for group, size in sorted(sizes.items(), key=lambda item: (-item[1], item[0])):
+    for group in sorted(names, key=lambda g: (-sizes[g] * jitter[g], g)):
         fold = min(range(n_folds), key=lambda f: (load[f], f))
         fold_of[group] = fold
-        load[fold] += size
+        load[fold] += sizes[group]
     return np.array([fold_of[g] for g in groups], dtype=np.int64)
 
 
