@@ -98,8 +98,10 @@ def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _code(secret: str, *, steps_ahead: int = 0) -> str:
-    return totp.hotp(base64.b32decode(secret + "=" * (-len(secret) % 8)), _step() + steps_ahead)
+def _code(secret: str, *, steps_ahead: int = 0, step: int | None = None) -> str:
+    """The code of ``step`` (default: now), ``steps_ahead`` later."""
+    raw = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    return totp.hotp(raw, (_step() if step is None else step) + steps_ahead)
 
 
 def _step() -> int:
@@ -156,7 +158,20 @@ async def test_setup_needs_the_password_and_a_matching_code(client: httpx.AsyncC
     assert (await me(client, access)).json()["two_factor_enabled"] is False
 
 
-async def test_login_asks_for_the_code_once_two_factor_is_on(client: httpx.AsyncClient) -> None:
+async def _last_step(database_url: str) -> int:
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            step = await connection.scalar(select(User.totp_last_step))
+    finally:
+        await engine.dispose()
+    assert isinstance(step, int)
+    return step
+
+
+async def test_login_asks_for_the_code_once_two_factor_is_on(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
     await register(client)
     access = (await login(client))["access_token"]
     secret, codes = await _enable(client, access)
@@ -165,12 +180,15 @@ async def test_login_asks_for_the_code_once_two_factor_is_on(client: httpx.Async
     assert (await me(client, access)).json()["two_factor_enabled"] is True
 
     assert_error(await _login(client), 401, "otp_required")
-    # The code used to enable it cannot be replayed; the next step's code works once.
-    assert_error(await _login(client, _code(secret)), 401, "invalid_otp")
-    signed_in = await _login(client, _code(secret, steps_ahead=1))
+    # The code used to enable it cannot be replayed (whatever step the clock is in now);
+    # the next step's code works once.
+    enabled_step = await _last_step(database_url)
+    assert_error(await _login(client, _code(secret, step=enabled_step)), 401, "invalid_otp")
+    next_code = _code(secret, step=enabled_step, steps_ahead=1)
+    signed_in = await _login(client, next_code)
     assert signed_in.status_code == 200, signed_in.text
     assert (await me(client, signed_in.json()["access_token"])).status_code == 200
-    assert_error(await _login(client, _code(secret, steps_ahead=1)), 401, "invalid_otp")
+    assert_error(await _login(client, next_code), 401, "invalid_otp")
 
 
 async def test_a_wrong_password_says_nothing_about_the_second_factor(
