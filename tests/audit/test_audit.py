@@ -138,6 +138,10 @@ async def test_two_factor_changes_and_failures_are_recorded(client: httpx.AsyncC
     )
     secret = base64.b32decode(setup.json()["secret"] + "=" * (-len(setup.json()["secret"]) % 8))
     code = totp.hotp(secret, totp.time_step(time.time()))
+    wrong = await client.post(
+        "/api/v1/auth/2fa/setup", json={"password": "guess"}, headers=_bearer(token)
+    )
+    assert_error(wrong, 400, "invalid_password")
     enabled = await client.post(
         "/api/v1/auth/2fa/enable", json={"code": code}, headers=_bearer(token)
     )
@@ -146,11 +150,12 @@ async def test_two_factor_changes_and_failures_are_recorded(client: httpx.AsyncC
     await client.post("/api/v1/auth/login", json={**body, "otp_code": "x"})
     await client.post("/api/v1/auth/login", json={**body, "otp_code": recovery[0]})
     names = await _names(client, token)
-    assert names[:5] == [
+    assert names[:6] == [
         "login.succeeded",
         "two_factor.recovery_code_used",
         "two_factor.failed",
         "two_factor.enabled",
+        "password.confirmation_failed",
         "two_factor.setup_started",
     ]
     latest = (await _events(client, token))["items"][0]

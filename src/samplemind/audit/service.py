@@ -27,6 +27,7 @@ EventName = Literal[
     "session.logout",
     "session.logout_all",
     "session.refresh_reused",
+    "password.confirmation_failed",
     "password.reset_requested",
     "password.reset",
     "email.verification_requested",

@@ -350,8 +350,10 @@ class AuthService:
             raise Conflict("Two-factor sign-in is off", code="two_factor_disabled")
 
     async def _check_password(self, user: User, password: str) -> None:
-        """For changes to the account's security: the password, entered again."""
+        """For changes to the account's security: the password, entered again (a wrong
+        one is recorded, in its own transaction, since the request's rolls back)."""
         if not await verify_password_async(password, user.hashed_password):
+            await record_now(self.sessionmaker, "password.confirmation_failed", user_id=user.id)
             raise BadRequest("Incorrect password", code="invalid_password")
 
     async def refresh(self, db: AsyncSession, refresh_token: str) -> TokenPair:
