@@ -71,7 +71,7 @@ def oauth_settings(database_url: str, tmp_path: Path, provider: Provider) -> Set
         oauth_oidc_client_id=provider.client_id,
         oauth_oidc_client_secret=provider.client_secret,
         oauth_oidc_name="corp",
-        cors_origins=["http://localhost:3000"],
+        oauth_redirect_uris=[WEB_APP],
     )
 
 

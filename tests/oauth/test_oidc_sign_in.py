@@ -5,6 +5,7 @@ open redirects, replays)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 from urllib.parse import parse_qs, urlsplit
@@ -13,7 +14,7 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from sqlalchemy import update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from samplemind.auth import totp
@@ -151,12 +152,18 @@ async def test_a_refusal_or_a_forged_code_returns_an_error_to_the_web_app(
     ("redirect_to", "challenge", "code"),
     [
         ("https://evil.example/steal", None, "invalid_redirect"),
+        ("http://localhost:3000/open-redirect?to=https://evil.example", None, "invalid_redirect"),
         ("javascript:alert(1)", None, "invalid_redirect"),
         ("/relative", None, "invalid_redirect"),
         ("http://[", None, "invalid_redirect"),
         ("http://localhost:3000:99999/x", None, "invalid_redirect"),
+        ("http://user@localhost:3000/signed-in", None, "invalid_redirect"),
         (f"{WEB_APP}?code=planted", None, "invalid_redirect"),
+        (f"{WEB_APP}#/route", None, "invalid_redirect"),
+        (f"{WEB_APP}\x00", None, "invalid_redirect"),
+        (f"{WEB_APP}/deeper", None, "invalid_redirect"),
         (WEB_APP, "too-short", "invalid_challenge"),
+        (WEB_APP, WebApp().challenge + "\n", "invalid_challenge"),
         (WEB_APP, "", None),
     ],
 )
@@ -239,3 +246,63 @@ async def _sql(database_url: str, statement: object) -> None:
             await connection.execute(statement)  # type: ignore[call-overload]
     finally:
         await engine.dispose()
+
+
+async def test_two_first_sign_ins_at_once_make_one_account(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    pages = [WebApp(), WebApp()]
+    backs = []
+    for page in pages:
+        started = await start(client, page, account="alice")
+        backs.append(await through_the_provider(started.headers["location"]))
+    answers = await asyncio.gather(*(callback(client, back) for back in backs))
+    assert all(set(answer) == {"code"} or answer == {"error": "try_again"} for answer in answers)
+    codes = [
+        (answer["code"], page)
+        for answer, page in zip(answers, pages, strict=True)
+        if "code" in answer
+    ]
+    assert codes, answers
+    for code, page in codes:
+        assert (await _exchange(client, code, page)).status_code == 200
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            users = (await connection.execute(select(User.email))).scalars().all()
+    finally:
+        await engine.dispose()
+    assert users == ["alice@example.com"]
+
+
+async def test_a_new_start_deletes_only_long_dead_sign_ins(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    await start(client, WebApp())
+    await start(client, WebApp())
+    # One expired a moment ago (its callback may still be talking to the provider),
+    # one long ago.
+    await _sql(
+        database_url,
+        text(
+            "UPDATE oauth_logins SET expires_at = now() - CASE WHEN created_at ="
+            " (SELECT min(created_at) FROM oauth_logins) THEN interval '5 minutes'"
+            " ELSE interval '2 hours' END"
+        ),
+    )
+    await start(client, WebApp())
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            ages = (
+                (
+                    await connection.execute(
+                        text("SELECT expires_at < now() - interval '1 hour' FROM oauth_logins")
+                    )
+                )
+                .scalars()
+                .all()
+            )
+    finally:
+        await engine.dispose()
+    assert sorted(ages) == [False, False]  # the fresh one and the recently expired one

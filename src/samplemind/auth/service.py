@@ -314,9 +314,10 @@ class AuthService:
         self, db: AsyncSession, auth: Authenticated, code: str
     ) -> list[str]:
         """On, with the app's first code; every other session of the user ends (one
-        opened with a stolen password would otherwise outlive the second factor)."""
+        opened with a stolen password would otherwise outlive the second factor), in the
+        same transaction."""
         codes = await self.two_factor.enable(db, auth.user, code)
-        await self._revoke_sessions(
+        await self._revoke_sessions(  # commits
             db,
             and_(AuthSession.user_id == auth.user.id, AuthSession.id != auth.session.id),
             reason="two_factor_enabled",

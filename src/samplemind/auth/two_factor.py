@@ -9,7 +9,7 @@ Guessing: a code is tried only after the right password, each step's code is acc
 once, and every ``MAX_FAILURES`` wrong codes in a row lock the second factor, for
 ``LOCK_MINUTES`` and twice as long at each further lock (at most ``MAX_LOCK_HOURS``),
 until a right code; the counter is stored on the user, so it holds across processes.
-Recovery codes carry 80 random bits and are stored as SHA-256 of the user id and the
+Recovery codes carry 79 random bits and are stored as SHA-256 of the user id and the
 code, so a database dump does not give them away.
 """
 
@@ -37,8 +37,8 @@ MAX_FAILURES = 5
 LOCK_MINUTES = 15
 MAX_LOCK_HOURS = 24
 RECOVERY_CODE_COUNT = 10
-_RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # 32 symbols: no 0/o, 1/l/i
-_RECOVERY_GROUPS, _RECOVERY_GROUP = 4, 4  # 16 symbols: 80 bits
+_RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # 31 symbols: no 0/o, 1/l/i
+_RECOVERY_GROUPS, _RECOVERY_GROUP = 4, 4  # 16 symbols: 79 bits
 _ACTIVE, _PENDING = "totp secret", "totp pending secret"
 
 SecondFactor = Literal["totp", "recovery_code"]
@@ -51,7 +51,7 @@ class Setup:
 
 
 def new_recovery_codes() -> list[str]:
-    """``RECOVERY_CODE_COUNT`` codes like ``k7mq-x2c9-pz4t-h8wd`` (80 random bits each)."""
+    """``RECOVERY_CODE_COUNT`` codes like ``k7mq-x2c9-pz4t-h8wd`` (79 random bits each)."""
     return [
         "-".join(
             "".join(secrets.choice(_RECOVERY_ALPHABET) for _ in range(_RECOVERY_GROUP))
@@ -94,7 +94,8 @@ class TwoFactor:
         )
 
     async def enable(self, db: AsyncSession, user: User, code: str) -> list[str]:
-        """Turn two-factor sign-in on with the app's first code; returns the recovery codes."""
+        """Turn two-factor sign-in on with the app's first code; returns the recovery codes.
+        The caller commits (with whatever else the change ends)."""
         await db.refresh(user, with_for_update=True)
         if user.two_factor_enabled:
             raise Conflict("Two-factor sign-in is already on", code="two_factor_enabled")
@@ -112,7 +113,6 @@ class TwoFactor:
         user.totp_locked_until = None
         codes = await self._replace_recovery_codes(db, user)
         record(db, "two_factor.enabled", user_id=user.id)
-        await db.commit()
         return codes
 
     async def disable(self, db: AsyncSession, user: User) -> None:

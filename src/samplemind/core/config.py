@@ -123,10 +123,11 @@ class Settings(BaseSettings):
     oauth_oidc_client_id: str | None = None
     oauth_oidc_client_secret: SecretStr | None = None
     oauth_oidc_name: str = Field(default="oidc", pattern=r"^[a-z][a-z0-9-]{1,30}$")
-    # Where a sign-in may send the browser back to; unset: the CORS origins and PUBLIC_URL.
-    oauth_redirect_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # The web app pages a sign-in may send the browser back to, exactly (no prefix or
+    # origin matching: an open redirect anywhere on an origin would leak login codes).
+    oauth_redirect_uris: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    @field_validator("cors_origins", "oauth_redirect_origins", mode="before")
+    @field_validator("cors_origins", "oauth_redirect_uris", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):

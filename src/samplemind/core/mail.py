@@ -121,8 +121,8 @@ def is_temporary(exc: Exception) -> bool:
         return all(400 <= code < 500 for code, _ in exc.recipients.values())
     if isinstance(exc, smtplib.SMTPResponseException):
         return 400 <= exc.smtp_code < 500
-    if isinstance(exc, smtplib.SMTPServerDisconnected):
-        return True
+    if isinstance(exc, smtplib.SMTPServerDisconnected | ssl.SSLEOFError | ssl.SSLZeroReturnError):
+        return True  # the connection dropped, in TLS or not
     if isinstance(exc, smtplib.SMTPException | ssl.SSLError):
         return False
     return isinstance(exc, OSError)  # refused, unreachable, timed out

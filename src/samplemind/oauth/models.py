@@ -27,6 +27,7 @@ class OAuthLogin(UUIDPrimaryKey, Timestamps, Base):
     nonce: Mapped[str] = mapped_column(String(64))
     redirect_to: Mapped[str] = mapped_column(String(2048))
     expires_at: Mapped[datetime] = mapped_column(index=True)
+    taken_at: Mapped[datetime | None]  # the provider's callback arrived: the state is used
     # Set by the provider's callback:
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     login_code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)

@@ -102,6 +102,8 @@ class OidcProvider:
         subject = str(claims["sub"])
         if not 0 < len(subject) <= _MAX_SUBJECT or (email and len(str(email)) > _MAX_EMAIL):
             raise ProviderError("the account's subject or email is too long")
+        if any("\x00" in str(value) for value in (subject, email, claims.get("name")) if value):
+            raise ProviderError("the account's claims hold a NUL character")
         return Identity(
             subject=subject,
             email=str(email) if email else None,
@@ -129,7 +131,11 @@ class OidcProvider:
                     leeway=_CLOCK_SKEW_SECONDS,
                     options={"require": ["exp", "iat", "sub", "aud", "iss"]},
                 )
-            except jwt.PyJWTError as exc:
+            except (
+                jwt.PyJWTError,
+                TypeError,
+                ValueError,
+            ) as exc:  # TypeError: a key of another kind
                 problem = str(exc)
                 continue
             self._check_claims(claims, nonce=nonce)
@@ -150,9 +156,9 @@ class OidcProvider:
         for refresh in (False, True):
             keys = []
             for candidate in (await self._key_set(refresh=refresh)).get("keys", []):
-                if not isinstance(candidate, dict) or (
-                    kid is not None and candidate.get("kid") != kid
-                ):
+                if not isinstance(candidate, dict) or candidate.get("use") == "enc":
+                    continue
+                if kid is not None and candidate.get("kid") != kid:
                     continue
                 try:
                     keys.append(jwt.PyJWK.from_dict(candidate).key)

@@ -2,7 +2,8 @@
 
 1. ``start``: the web app makes a PKCE pair of its own (``code_verifier``, kept in the
    page; ``code_challenge`` = S256 of it) and sends the browser to
-   ``/auth/oauth/{provider}/start?redirect_to=…&code_challenge=…``. We store the
+   ``/auth/oauth/{provider}/start?redirect_to=…&code_challenge=…`` (``redirect_to``
+   one of ``OAUTH_REDIRECT_URIS``, exactly). We store the
    sign-in (hashed ``state``, our PKCE verifier towards the provider, the nonce, the
    web app's challenge, where to return) and send the browser to the provider.
 2. ``callback``: the provider sends the browser back with a code. We use the sign-in
@@ -30,7 +31,7 @@ import re
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -50,9 +51,9 @@ logger = logging.getLogger(__name__)
 
 START_MINUTES = 10
 LOGIN_CODE_MINUTES = 2
+KEEP_DEAD_ROWS = timedelta(hours=1)  # expired sign-ins are deleted this long after
 INVALID_LOGIN_CODE = "The login code is invalid, has expired or was already used"
-_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # base64url of a SHA-256, no padding
-_RESERVED_PARAMS = frozenset({"code", "error", "state"})
+_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")  # base64url of a SHA-256, no padding
 
 
 def _hash(value: str) -> str:
@@ -85,12 +86,8 @@ class OAuthService:
     def callback_url(self, name: str) -> str:
         return f"{self.settings.effective_public_url}/api/v1/auth/oauth/{name}/callback"
 
-    def allowed_origins(self) -> set[str]:
-        origins = self.settings.oauth_redirect_origins or [
-            *self.settings.cors_origins,
-            self.settings.effective_public_url,
-        ]
-        return {_origin(origin) for origin in origins} - {""}
+    def allowed_redirects(self) -> set[str]:
+        return {_normalised(uri) for uri in self.settings.oauth_redirect_uris} - {""}
 
     async def start(
         self,
@@ -104,7 +101,7 @@ class OAuthService:
         """The provider's authorization URL for a new sign-in."""
         provider = self.provider(name)
         redirect_to = self._checked_redirect(redirect_to)
-        if not _CHALLENGE.match(code_challenge):
+        if not _CHALLENGE.fullmatch(code_challenge):
             raise ValidationFailed(
                 "code_challenge must be the S256 challenge of the web app's code_verifier",
                 code="invalid_challenge",
@@ -123,7 +120,9 @@ class OAuthService:
             raise ServiceUnavailable(
                 "The sign-in provider is unavailable", code="provider_unavailable"
             ) from exc
-        await db.execute(delete(OAuthLogin).where(OAuthLogin.expires_at < func.now()))
+        await db.execute(
+            delete(OAuthLogin).where(OAuthLogin.expires_at < func.now() - KEEP_DEAD_ROWS)
+        )
         db.add(
             OAuthLogin(
                 provider=name,
@@ -139,17 +138,13 @@ class OAuthService:
         return url
 
     def _checked_redirect(self, redirect_to: str) -> str:
-        redirect_to = redirect_to.strip()
-        if len(redirect_to) > 2048 or _origin(redirect_to) not in self.allowed_origins():
+        normalised = _normalised(redirect_to)
+        if not normalised or normalised not in self.allowed_redirects():
             raise ValidationFailed(
-                "redirect_to must be a page of an allowed origin (OAUTH_REDIRECT_ORIGINS)",
+                "redirect_to must be one of the pages in OAUTH_REDIRECT_URIS, exactly",
                 code="invalid_redirect",
             )
-        if _RESERVED_PARAMS & {key for key, _ in parse_qsl(urlsplit(redirect_to).query)}:
-            raise ValidationFailed(
-                "redirect_to must not carry code, error or state itself", code="invalid_redirect"
-            )
-        return redirect_to
+        return normalised
 
     async def callback(
         self,
@@ -167,28 +162,32 @@ class OAuthService:
         """
         provider = self.provider(name)
         login = await self._take(db, name, state)
+        login_id, redirect_to = login.id, login.redirect_to  # a rollback expires `login`
         try:
             identity = await self._identity(provider, login, code=code, error=error)
             user = await self._user_for(db, name, identity, login.redirect_to)
             login_code = secrets.token_urlsafe(32)
-            await db.execute(
+            stored = await db.execute(
                 update(OAuthLogin)
-                .where(OAuthLogin.id == login.id)
+                .where(OAuthLogin.id == login_id)
                 .values(
                     user_id=user.id,
                     login_code_hash=_hash(login_code),
                     expires_at=datetime.now(UTC) + timedelta(minutes=LOGIN_CODE_MINUTES),
                 )
             )
+            if stored.rowcount != 1:  # type: ignore[attr-defined]
+                raise SignInFailed("try_again", redirect_to)
             await db.commit()
         except IntegrityError as exc:  # a concurrent first sign-in made the account
             await db.rollback()
-            raise SignInFailed("try_again", login.redirect_to) from exc
+            logger.info("sign-in with %s raced another: try again", name)
+            raise SignInFailed("try_again", redirect_to) from exc
         except SignInFailed as failed:
             await db.rollback()
             logger.info("sign-in with %s failed: %s", name, failed.code)
             raise
-        return with_fragment(login.redirect_to, code=login_code)
+        return with_fragment(redirect_to, code=login_code)
 
     async def exchange(
         self,
@@ -231,11 +230,10 @@ class OAuthService:
                 .where(
                     OAuthLogin.state_hash == _hash(state),
                     OAuthLogin.provider == name,
-                    OAuthLogin.login_code_hash.is_(None),
-                    OAuthLogin.completed_at.is_(None),
+                    OAuthLogin.taken_at.is_(None),
                     OAuthLogin.expires_at > func.now(),
                 )
-                .values(expires_at=func.now())
+                .values(taken_at=func.clock_timestamp())
                 .returning(OAuthLogin)
             )
         await db.commit()
@@ -313,15 +311,22 @@ class OAuthService:
         return user
 
 
-def _origin(url: str) -> str:
+def _normalised(url: str) -> str:
+    """``scheme://host[:port]/path`` of an absolute http(s) URL without query, fragment,
+    user info or control characters; ``""`` for anything else."""
+    url = url.strip()
+    if len(url) > 2048 or any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        return ""
     try:
-        parts = urlsplit(url.strip())
-        host = parts.hostname
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port  # the port is checked on access
     except ValueError:  # "http://[", an invalid port, …
         return ""
-    if parts.scheme not in ("http", "https") or not host:
+    if parts.scheme not in ("http", "https") or not host or "@" in parts.netloc:
         return ""
-    return f"{parts.scheme}://{parts.netloc.lower()}"
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        return ""
+    return urlunsplit((parts.scheme, parts.netloc.lower(), parts.path or "/", "", ""))
 
 
 def with_fragment(url: str, **params: str) -> str:

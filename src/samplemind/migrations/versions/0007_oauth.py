@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("nonce", sa.String(length=64), nullable=False),
         sa.Column("redirect_to", sa.String(length=2048), nullable=False),
         sa.Column("expires_at", _TIMESTAMP, nullable=False),
+        sa.Column("taken_at", _TIMESTAMP, nullable=True),
         sa.Column("user_id", sa.Uuid(), nullable=True),
         sa.Column("login_code_hash", sa.String(length=64), nullable=True),
         sa.Column("completed_at", _TIMESTAMP, nullable=True),
