@@ -166,3 +166,21 @@ def test_an_openid_issuer_must_be_https_in_production() -> None:
     assert _settings(oauth_oidc_issuer=plain).oauth_oidc_issuer == plain
     with pytest.raises(ValidationError, match="must be an http"):
         _settings(oauth_oidc_issuer="idp.example.com")
+
+
+def test_login_code_pages_must_be_https_in_production() -> None:
+    with pytest.raises(ValidationError, match="REDIRECT_URIS must be https in production"):
+        _settings(
+            env="production",
+            secret_key=STRONG_SECRET,
+            oauth_redirect_uris=["http://app.example.com/signed-in"],
+        )
+    local = _settings(
+        env="production",
+        secret_key=STRONG_SECRET,
+        oauth_redirect_uris="https://app.example.com/signed-in,http://localhost:3000/in",
+    )
+    assert local.oauth_redirect_uris == [
+        "https://app.example.com/signed-in",
+        "http://localhost:3000/in",
+    ]

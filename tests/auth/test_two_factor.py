@@ -18,8 +18,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from samplemind.auth import totp
 from samplemind.auth.models import RecoveryCode, User
 from samplemind.auth.sealing import UnsealError, seal, unseal
+from samplemind.auth.service import ClientInfo
 from samplemind.auth.two_factor import MAX_FAILURES, lock_duration, recovery_code_hash
 from samplemind.core.config import Settings
+from samplemind.core.errors import Unauthorized
 from tests.auth.helpers import PASSWORD, assert_error, login, me, register
 
 RFC_SECRET = b"12345678901234567890"
@@ -325,3 +327,28 @@ async def test_turning_it_on_ends_the_other_sessions(client: httpx.AsyncClient) 
     await _enable(client, current)
     assert_error(await me(client, other), 401, "session_revoked")
     assert (await me(client, current)).status_code == 200
+
+
+async def test_a_login_that_raced_a_security_change_is_refused(client: httpx.AsyncClient) -> None:
+    """``start_session`` reads the user again under a lock: a login whose password check
+    ran before two-factor sign-in was turned on, or before the password changed, gets
+    no session."""
+    await register(client)
+    access = (await login(client))["access_token"]
+    app = client._transport.app  # type: ignore[attr-defined]
+    service, sessionmaker = app.state.auth_service, app.state.sessionmaker
+    async with sessionmaker() as db:
+        stale = await db.scalar(select(User))  # as a login read it
+    await _enable(client, access)
+    async with sessionmaker() as db:
+        with pytest.raises(Unauthorized) as raised:
+            await service.start_session(
+                db, stale, ClientInfo(), second_factor=None, verified_hash=stale.hashed_password
+            )
+    assert raised.value.code == "otp_required"
+    async with sessionmaker() as db:
+        with pytest.raises(Unauthorized) as raised:
+            await service.start_session(
+                db, stale, ClientInfo(), second_factor="totp", verified_hash="an older hash"
+            )
+    assert raised.value.code == "invalid_credentials"

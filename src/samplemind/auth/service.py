@@ -248,8 +248,11 @@ class AuthService:
         if user is None or not password_ok or not user.is_active:
             self._record_failed_login(user, reason="inactive" if password_ok else "password")
             raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
+        verified_hash = user.hashed_password
         second_factor = await self.login_second_factor(db, user, otp_code)
-        return await self.start_session(db, user, client, second_factor=second_factor)
+        return await self.start_session(
+            db, user, client, second_factor=second_factor, verified_hash=verified_hash
+        )
 
     async def login_second_factor(
         self, db: AsyncSession, user: User, otp_code: str | None
@@ -271,8 +274,16 @@ class AuthService:
         *,
         second_factor: SecondFactor | None,
         provider: str | None = None,
+        verified_hash: str | None = None,
     ) -> TokenPair:
-        """A new login session and its tokens, committed with the audit event."""
+        """A new login session and its tokens, committed with the audit event.
+
+        The user's row is read again under a share lock first, so a concurrent change
+        that ends sessions (two-factor sign-in turned on, a password reset, the account
+        disabled) cannot miss this one: either it commits first and this login is
+        refused, or it waits and then ends this session too.
+        """
+        await self._recheck_user(db, user, second_factor=second_factor, verified_hash=verified_hash)
         session = AuthSession(
             user_id=user.id,
             refresh_jti=uuid.uuid4(),
@@ -292,6 +303,30 @@ class AuthService:
         record(db, "login.succeeded", user_id=user.id, **details)
         await db.commit()
         return pair
+
+    async def _recheck_user(
+        self,
+        db: AsyncSession,
+        user: User,
+        *,
+        second_factor: SecondFactor | None,
+        verified_hash: str | None,
+    ) -> None:
+        current = (
+            await db.execute(
+                select(User.hashed_password, User.totp_enabled_at, User.is_active)
+                .where(User.id == user.id)
+                .with_for_update(read=True)
+            )
+        ).one()
+        if not current.is_active or (
+            verified_hash is not None and current.hashed_password != verified_hash
+        ):
+            raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
+        if current.totp_enabled_at is not None and second_factor is None:
+            raise Unauthorized(
+                "Enter the code from your authenticator app (otp_code)", code="otp_required"
+            )
 
     def _record_failed_login(self, user: User | None, *, reason: str) -> None:
         """After the response, and for unknown emails too (log only), so a failed login

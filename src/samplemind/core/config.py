@@ -193,6 +193,20 @@ class Settings(BaseSettings):
             raise ValueError("SAMPLEMIND_OAUTH_OIDC_ISSUER must be https in production")
         return self
 
+    @model_validator(mode="after")
+    def _private_redirects(self) -> Self:
+        """Login codes go to these pages: over https in production (plain http only to
+        this machine)."""
+        if self.env != "production":
+            return self
+        for uri in self.oauth_redirect_uris:
+            parts = urlsplit(uri)
+            if parts.scheme != "https" and parts.hostname not in LOOPBACK_HOSTS:
+                raise ValueError(
+                    f"SAMPLEMIND_OAUTH_REDIRECT_URIS must be https in production, not {uri!r}"
+                )
+        return self
+
     def worker_payload(self) -> dict[str, object]:
         """Everything a worker process needs to rebuild these settings."""
         payload = self.model_dump(mode="json")

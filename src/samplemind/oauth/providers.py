@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,8 @@ import httpx
 import jwt
 
 from samplemind.core.config import Settings
+
+logger = logging.getLogger(__name__)
 
 GOOGLE_ISSUER = "https://accounts.google.com"
 _ISSUER_ALIASES = {GOOGLE_ISSUER: ("accounts.google.com",)}  # Google may drop the scheme
@@ -102,8 +105,8 @@ class OidcProvider:
         subject = str(claims["sub"])
         if not 0 < len(subject) <= _MAX_SUBJECT or (email and len(str(email)) > _MAX_EMAIL):
             raise ProviderError("the account's subject or email is too long")
-        if any("\x00" in str(value) for value in (subject, email, claims.get("name")) if value):
-            raise ProviderError("the account's claims hold a NUL character")
+        if not all(_storable(value) for value in (subject, email, claims.get("name")) if value):
+            raise ProviderError("the account's claims hold characters we cannot store")
         return Identity(
             subject=subject,
             email=str(email) if email else None,
@@ -114,7 +117,7 @@ class OidcProvider:
     async def verified_id_token(self, token: str, *, nonce: str) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError as exc:
+        except (jwt.PyJWTError, ValueError) as exc:  # ValueError: not encodable text
             raise ProviderError(f"the ID token is malformed: {exc}") from exc
         algorithm = header.get("alg")
         if algorithm not in _ALLOWED_ALGORITHMS:
@@ -186,6 +189,8 @@ class OidcProvider:
             for key in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
                 if not isinstance(metadata.get(key), str):
                     raise ProviderError(f"the discovery document has no {key}")
+            if not isinstance(metadata.get("userinfo_endpoint", ""), str):
+                raise ProviderError("the discovery document's userinfo_endpoint is not a URL")
             self._metadata, self._jwks, self._fetched_at = metadata, None, time.monotonic()
         return self._metadata
 
@@ -211,17 +216,28 @@ class OidcProvider:
         try:
             async with httpx.AsyncClient(timeout=_HTTP_TIMEOUT_SECONDS) as client:
                 response = await client.request(method, url, **kwargs)
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError, TypeError) as exc:
+            # ValueError, TypeError: a URL or header value the provider sent is unusable
             raise ProviderError(f"{url} is unreachable: {type(exc).__name__}") from exc
         if response.status_code != 200:
             raise ProviderError(f"{url} answered {response.status_code}")
         try:
             body = response.json()
-        except ValueError as exc:  # not JSON, or not UTF-8
+        except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8, absurdly nested
             raise ProviderError(f"{url} answered something other than JSON") from exc
         if not isinstance(body, dict):
             raise ProviderError(f"{url} answered something other than a JSON object")
         return body
+
+
+def _storable(value: object) -> bool:
+    """Text PostgreSQL can store: valid UTF-8 (no lone surrogates), no NUL."""
+    text = str(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
 
 
 def pkce_challenge(verifier: str) -> str:
@@ -250,5 +266,11 @@ def configured_providers(settings: Settings) -> dict[str, OidcProvider]:
             issuer=settings.oauth_oidc_issuer,
             client_id=settings.oauth_oidc_client_id,
             client_secret=settings.oauth_oidc_client_secret.get_secret_value(),
+        )
+    if providers and not settings.oauth_redirect_uris:
+        logger.warning(
+            "sign-in providers %s are configured but SAMPLEMIND_OAUTH_REDIRECT_URIS is empty:"
+            " every sign-in will be refused (invalid_redirect)",
+            ", ".join(sorted(providers)),
         )
     return providers

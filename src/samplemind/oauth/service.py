@@ -120,9 +120,13 @@ class OAuthService:
             raise ServiceUnavailable(
                 "The sign-in provider is unavailable", code="provider_unavailable"
             ) from exc
-        await db.execute(
-            delete(OAuthLogin).where(OAuthLogin.expires_at < func.now() - KEEP_DEAD_ROWS)
+        dead = (
+            select(OAuthLogin.id)
+            .where(OAuthLogin.expires_at < func.now() - KEEP_DEAD_ROWS)
+            .limit(100)
+            .with_for_update(skip_locked=True)  # two starts never wait on each other
         )
+        await db.execute(delete(OAuthLogin).where(OAuthLogin.id.in_(dead)))
         db.add(
             OAuthLogin(
                 provider=name,
@@ -131,7 +135,7 @@ class OAuthService:
                 client_challenge=code_challenge,
                 nonce=nonce,
                 redirect_to=redirect_to,
-                expires_at=datetime.now(UTC) + timedelta(minutes=START_MINUTES),
+                expires_at=func.now() + timedelta(minutes=START_MINUTES),  # the database's clock
             )
         )
         await db.commit()
@@ -173,7 +177,7 @@ class OAuthService:
                 .values(
                     user_id=user.id,
                     login_code_hash=_hash(login_code),
-                    expires_at=datetime.now(UTC) + timedelta(minutes=LOGIN_CODE_MINUTES),
+                    expires_at=func.now() + timedelta(minutes=LOGIN_CODE_MINUTES),
                 )
             )
             if stored.rowcount != 1:  # type: ignore[attr-defined]
