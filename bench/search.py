@@ -36,7 +36,8 @@ How the library is built
     24 keys (some one-shots get a key too). Each row is a ``Sample`` filled by the
     production ``store_analysis(sample, record)``; rows are inserted with the ORM
     in batches (``session.add_all``, one commit per batch), with every index of
-    the migration in place (HNSW included), then ``ANALYZE samples``.
+    the migration in place (HNSW included; the triggers fill ``sample_search``), then
+    ``ANALYZE samples`` and ``ANALYZE sample_search``.
 
 Usage::
 
@@ -384,14 +385,15 @@ async def build_library(
         analyzed = time.perf_counter()
         async with engine.begin() as connection:
             await connection.execute(text("ANALYZE samples"))
+            await connection.execute(text("ANALYZE sample_search"))
         stats["analyze_seconds"] = time.perf_counter() - analyzed
         async with engine.connect() as connection:
             sizes = await connection.execute(
                 text(
                     "SELECT c.relname, pg_relation_size(c.oid) FROM pg_class c "
                     "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                    "WHERE n.nspname = 'public' AND (c.relname = 'samples' "
-                    "OR c.relname LIKE 'ix_samples%' OR c.relname = 'pk_samples' "
+                    "WHERE n.nspname = 'public' AND (c.relname LIKE 'sample%' "
+                    "OR c.relname LIKE 'ix_sample%' OR c.relname LIKE 'pk_sample%' "
                     "OR c.relname LIKE 'uq_samples%') ORDER BY 2 DESC"
                 )
             )

@@ -16,7 +16,10 @@ from samplemind.core.db import Base
 from samplemind.core.embedded_postgres import EmbeddedPostgres
 from samplemind.core.migrate import alembic_config, migrate_async
 
-NEWER_TABLES = {"auth_tokens", "recovery_codes", "audit_events", "oauth_logins", "oauth_identities"}
+NEWER_TABLES = {
+    "auth_tokens", "recovery_codes", "audit_events", "oauth_logins", "oauth_identities",
+    "sample_search",
+}  # fmt: skip
 
 
 def _schema_diff(connection: Connection) -> list[Any]:

@@ -91,3 +91,42 @@ class Sample(UUIDPrimaryKey, Timestamps, Base):
     search_document: Mapped[str] = mapped_column(
         TSVECTOR, Computed("to_tsvector('simple', search_text)", persisted=True)
     )
+
+
+class SampleSearch(Base):
+    """A narrow copy of what a worded search reads of each sample: its filters, text and
+    embedding, without the analysis, names and hashes. Written only by the database
+    (triggers on ``samples``, migration 0008), in the same transaction as the sample.
+
+    A worded search reads most of the rows its words match; here they fill about two
+    thirds of the heap pages they fill in ``samples``.
+    """
+
+    __tablename__ = "sample_search"
+    __table_args__ = (
+        # fastupdate off: a pending list of fresh entries made bitmap scans read ~5x the pages
+        Index(
+            "ix_sample_search_search_document",
+            "search_document",
+            postgresql_using="gin",
+            postgresql_with={"fastupdate": "off"},
+        ),
+    )
+
+    sample_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("samples.id", ondelete="CASCADE"), primary_key=True
+    )
+    owner_id: Mapped[uuid.UUID]
+    created_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str | None] = mapped_column(String(16))
+    bpm: Mapped[float | None]
+    key: Mapped[str | None] = mapped_column(String(16))
+    camelot: Mapped[str | None] = mapped_column(String(3))
+    category: Mapped[str | None] = mapped_column(String(32))
+    duration: Mapped[float | None]
+    loudness_lufs: Mapped[float | None]
+    tags: Mapped[list[str]] = mapped_column(ARRAY(String(48)))
+    auto_tags: Mapped[list[str]] = mapped_column(ARRAY(String(48)))
+    search_document: Mapped[str] = mapped_column(TSVECTOR)
+    embedding: Mapped[list[float] | None] = mapped_column(Vector(EMBEDDING_DIM))
