@@ -17,8 +17,10 @@ TOKEN_BYTES = 32
 def new_mail_token() -> tuple[str, str]:
     """A fresh token and the hash to store for it."""
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    return token, hash_mail_token(token)
+    return token, token_hash(token)
 
 
-def hash_mail_token(token: str) -> str:
+def token_hash(token: str) -> str:
+    """SHA-256 (hex) of a single-use token: what is stored and looked up, for mailed
+    tokens and for the OAuth state and login codes alike."""
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()

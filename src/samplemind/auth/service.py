@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from samplemind.audit.service import log_only, record, record_now
 from samplemind.auth.denylist import TokenDenylist
-from samplemind.auth.mail_tokens import TokenPurpose, hash_mail_token, new_mail_token
+from samplemind.auth.mail_tokens import TokenPurpose, new_mail_token, token_hash
 from samplemind.auth.mails import password_reset_mail, verification_mail
 from samplemind.auth.models import AuthSession, AuthToken, User
 from samplemind.auth.passwords import (
@@ -182,12 +182,12 @@ class AuthService:
         await db.execute(
             delete(AuthToken).where(AuthToken.user_id == user.id, AuthToken.expires_at < func.now())
         )
-        token, token_hash = new_mail_token()
+        token, stored_hash = new_mail_token()
         db.add(
             AuthToken(
                 user_id=user.id,
                 purpose=purpose,
-                token_hash=token_hash,
+                token_hash=stored_hash,
                 sent_to=user.email,
                 expires_at=datetime.now(UTC) + self.mail_token_lifetimes[purpose],
             )
@@ -201,7 +201,7 @@ class AuthService:
                 select(AuthToken, User)
                 .join(User, User.id == AuthToken.user_id)
                 .where(
-                    AuthToken.token_hash == hash_mail_token(token),
+                    AuthToken.token_hash == token_hash(token),
                     AuthToken.purpose == purpose,
                     AuthToken.used_at.is_(None),
                     AuthToken.expires_at > func.now(),

@@ -24,7 +24,6 @@ whose email was never verified is not linked: whoever registered it might not ow
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import re
@@ -38,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from samplemind.audit.service import record
+from samplemind.auth.mail_tokens import token_hash
 from samplemind.auth.models import User
 from samplemind.auth.passwords import hash_password_async
 from samplemind.auth.schemas import TokenPair
@@ -54,10 +54,6 @@ LOGIN_CODE_MINUTES = 2
 KEEP_DEAD_ROWS = timedelta(hours=1)  # expired sign-ins are deleted this long after
 INVALID_LOGIN_CODE = "The login code is invalid, has expired or was already used"
 _CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")  # base64url of a SHA-256, no padding
-
-
-def _hash(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 class SignInFailed(Exception):
@@ -130,7 +126,7 @@ class OAuthService:
         db.add(
             OAuthLogin(
                 provider=name,
-                state_hash=_hash(state),
+                state_hash=token_hash(state),
                 code_verifier=verifier,
                 client_challenge=code_challenge,
                 nonce=nonce,
@@ -176,7 +172,7 @@ class OAuthService:
                 .where(OAuthLogin.id == login_id)
                 .values(
                     user_id=user.id,
-                    login_code_hash=_hash(login_code),
+                    login_code_hash=token_hash(login_code),
                     expires_at=func.now() + timedelta(minutes=LOGIN_CODE_MINUTES),
                 )
             )
@@ -207,7 +203,7 @@ class OAuthService:
                 select(OAuthLogin, User)
                 .join(User, User.id == OAuthLogin.user_id)
                 .where(
-                    OAuthLogin.login_code_hash == _hash(code),
+                    OAuthLogin.login_code_hash == token_hash(code),
                     OAuthLogin.completed_at.is_(None),
                     OAuthLogin.expires_at > func.now(),
                 )
@@ -232,7 +228,7 @@ class OAuthService:
             login = await db.scalar(
                 update(OAuthLogin)
                 .where(
-                    OAuthLogin.state_hash == _hash(state),
+                    OAuthLogin.state_hash == token_hash(state),
                     OAuthLogin.provider == name,
                     OAuthLogin.taken_at.is_(None),
                     OAuthLogin.expires_at > func.now(),
