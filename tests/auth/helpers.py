@@ -28,8 +28,12 @@ async def login(client: httpx.AsyncClient, email: str = "test@samplemind.ai") ->
     return dict(response.json())
 
 
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 async def me(client: httpx.AsyncClient, access_token: str) -> httpx.Response:
-    return await client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {access_token}"})
+    return await client.get("/api/v1/auth/me", headers=bearer(access_token))
 
 
 async def refresh(client: httpx.AsyncClient, refresh_token: str) -> httpx.Response:

@@ -9,15 +9,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.auth.helpers import PASSWORD, USER_FIELDS, assert_error, login, me
+from tests.auth.helpers import PASSWORD, USER_FIELDS, assert_error, bearer, login, me
 from tests.auth.mail_app import PUBLIC_URL, SENDER, MailApp, mail_app
 from tests.auth.smtp import body, token_from
 
 EMAIL = "ada@samplemind.ai"
-
-
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def confirm(client: httpx.AsyncClient, token: str) -> httpx.Response:
@@ -25,7 +21,7 @@ async def confirm(client: httpx.AsyncClient, token: str) -> httpx.Response:
 
 
 async def request_mail(client: httpx.AsyncClient, access_token: str) -> httpx.Response:
-    return await client.post("/api/v1/auth/verify-email/request", headers=_bearer(access_token))
+    return await client.post("/api/v1/auth/verify-email/request", headers=bearer(access_token))
 
 
 async def register_and_get_token(mail: MailApp) -> str:

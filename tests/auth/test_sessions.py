@@ -11,12 +11,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from samplemind.app import create_app
 from samplemind.auth.models import RevokedToken
 from samplemind.core.config import Settings
-from tests.auth.helpers import PASSWORD, assert_error, login, me, refresh, register
+from tests.auth.helpers import PASSWORD, assert_error, bearer, login, me, refresh, register
 from tests.conftest import REDIS_URL, make_settings, running_client
-
-
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def test_refresh_rotates_the_pair(client: httpx.AsyncClient) -> None:
@@ -56,7 +52,7 @@ async def test_logout_revokes_access_and_refresh_at_once(client: httpx.AsyncClie
     await register(client)
     tokens = await login(client)
     other = await login(client)
-    response = await client.post("/api/v1/auth/logout", headers=_bearer(tokens["access_token"]))
+    response = await client.post("/api/v1/auth/logout", headers=bearer(tokens["access_token"]))
     assert response.status_code == 200
     assert_error(await me(client, tokens["access_token"]), 401, "token_revoked")
     assert_error(await refresh(client, tokens["refresh_token"]), 401, "session_revoked")
@@ -66,12 +62,12 @@ async def test_logout_revokes_access_and_refresh_at_once(client: httpx.AsyncClie
 async def test_logout_all_ends_every_session(client: httpx.AsyncClient) -> None:
     await register(client)
     sessions = [await login(client) for _ in range(3)]
-    listed = await client.get("/api/v1/auth/sessions", headers=_bearer(sessions[0]["access_token"]))
+    listed = await client.get("/api/v1/auth/sessions", headers=bearer(sessions[0]["access_token"]))
     assert listed.status_code == 200
     assert len(listed.json()) == 3
     assert sum(row["current"] for row in listed.json()) == 1
     response = await client.post(
-        "/api/v1/auth/logout-all", headers=_bearer(sessions[0]["access_token"])
+        "/api/v1/auth/logout-all", headers=bearer(sessions[0]["access_token"])
     )
     assert response.status_code == 200
     for tokens in sessions:
@@ -84,7 +80,7 @@ async def test_logout_without_redis_stores_the_revocation_in_postgres(
 ) -> None:
     await register(client)
     tokens = await login(client)
-    await client.post("/api/v1/auth/logout", headers=_bearer(tokens["access_token"]))
+    await client.post("/api/v1/auth/logout", headers=bearer(tokens["access_token"]))
     assert settings.database_url
     engine = create_async_engine(settings.database_url)
     async with engine.connect() as connection:
@@ -100,7 +96,7 @@ async def test_logout_with_redis_keeps_the_revoked_id_for_its_remaining_life(
     async with running_client(create_app(settings)) as client:
         await register(client)
         tokens = await login(client)
-        await client.post("/api/v1/auth/logout", headers=_bearer(tokens["access_token"]))
+        await client.post("/api/v1/auth/logout", headers=bearer(tokens["access_token"]))
         assert_error(await me(client, tokens["access_token"]), 401, "token_revoked")
         redis = Redis.from_url(REDIS_URL)
         keys = [key async for key in redis.scan_iter(f"{settings.redis_prefix}:revoked-jti:*")]

@@ -22,7 +22,7 @@ from samplemind.auth.service import ClientInfo
 from samplemind.auth.two_factor import MAX_FAILURES, lock_duration, recovery_code_hash
 from samplemind.core.config import Settings
 from samplemind.core.errors import Unauthorized
-from tests.auth.helpers import PASSWORD, assert_error, login, me, register
+from tests.auth.helpers import PASSWORD, assert_error, bearer, login, me, register
 
 RFC_SECRET = b"12345678901234567890"
 
@@ -96,10 +96,6 @@ def test_sealed_secrets_open_only_with_the_same_key_purpose_and_row() -> None:
 # --- the API ------------------------------------------------------------------------
 
 
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 def _code(secret: str, *, steps_ahead: int = 0, step: int | None = None) -> str:
     """The code of ``step`` (default: now), ``steps_ahead`` later."""
     raw = base64.b32decode(secret + "=" * (-len(secret) % 8))
@@ -120,12 +116,12 @@ async def _login(client: httpx.AsyncClient, otp_code: str | None = None) -> http
 async def _enable(client: httpx.AsyncClient, access: str) -> tuple[str, list[str]]:
     """Two-factor sign-in on; returns the base32 secret and the recovery codes."""
     setup = await client.post(
-        "/api/v1/auth/2fa/setup", json={"password": PASSWORD}, headers=_bearer(access)
+        "/api/v1/auth/2fa/setup", json={"password": PASSWORD}, headers=bearer(access)
     )
     assert setup.status_code == 200, setup.text
     secret = setup.json()["secret"]
     enabled = await client.post(
-        "/api/v1/auth/2fa/enable", json={"code": _code(secret)}, headers=_bearer(access)
+        "/api/v1/auth/2fa/enable", json={"code": _code(secret)}, headers=bearer(access)
     )
     assert enabled.status_code == 200, enabled.text
     return secret, enabled.json()["recovery_codes"]
@@ -135,24 +131,24 @@ async def test_setup_needs_the_password_and_a_matching_code(client: httpx.AsyncC
     await register(client)
     access = (await login(client))["access_token"]
     wrong = await client.post(
-        "/api/v1/auth/2fa/setup", json={"password": "not it"}, headers=_bearer(access)
+        "/api/v1/auth/2fa/setup", json={"password": "not it"}, headers=bearer(access)
     )
     assert_error(wrong, 400, "invalid_password")
     assert_error(
         await client.post(
-            "/api/v1/auth/2fa/enable", json={"code": "123456"}, headers=_bearer(access)
+            "/api/v1/auth/2fa/enable", json={"code": "123456"}, headers=bearer(access)
         ),
         400,
         "no_pending_setup",
     )
     setup = await client.post(
-        "/api/v1/auth/2fa/setup", json={"password": PASSWORD}, headers=_bearer(access)
+        "/api/v1/auth/2fa/setup", json={"password": PASSWORD}, headers=bearer(access)
     )
     secret = setup.json()["secret"]
     assert setup.json()["otpauth_uri"].startswith("otpauth://totp/SampleMind:test@samplemind.ai?")
     wrong_code = f"{(int(_code(secret)) + 1) % 1_000_000:06d}"
     bad = await client.post(
-        "/api/v1/auth/2fa/enable", json={"code": wrong_code}, headers=_bearer(access)
+        "/api/v1/auth/2fa/enable", json={"code": wrong_code}, headers=bearer(access)
     )
     assert_error(bad, 400, "invalid_otp")
     # Until a code is confirmed, sign-in is unchanged.
@@ -215,7 +211,7 @@ async def test_each_recovery_code_signs_in_once(client: httpx.AsyncClient) -> No
     _, codes = await _enable(client, access)
     assert (await _login(client, codes[0].upper().replace("-", " "))).status_code == 200
     assert_error(await _login(client, codes[0]), 401, "invalid_otp")
-    status = await client.get("/api/v1/auth/2fa", headers=_bearer(access))
+    status = await client.get("/api/v1/auth/2fa", headers=bearer(access))
     assert status.json()["enabled"] is True
     assert status.json()["recovery_codes_left"] == 9
 
@@ -225,7 +221,7 @@ async def test_new_recovery_codes_replace_the_old_ones(client: httpx.AsyncClient
     access = (await login(client))["access_token"]
     _, old_codes = await _enable(client, access)
     renewed = await client.post(
-        "/api/v1/auth/2fa/recovery-codes", json={"code": old_codes[1]}, headers=_bearer(access)
+        "/api/v1/auth/2fa/recovery-codes", json={"code": old_codes[1]}, headers=bearer(access)
     )
     assert renewed.status_code == 200, renewed.text
     new_codes = renewed.json()["recovery_codes"]
@@ -241,16 +237,16 @@ async def test_disabling_needs_the_password_and_a_code(client: httpx.AsyncClient
     url = "/api/v1/auth/2fa/disable"
     no_password = {"password": "wrong", "code": codes[0]}
     assert_error(
-        await client.post(url, json=no_password, headers=_bearer(access)), 400, "invalid_password"
+        await client.post(url, json=no_password, headers=bearer(access)), 400, "invalid_password"
     )
     wrong_code = {"password": PASSWORD, "code": "000000x"}
     assert_error(
-        await client.post(url, json=wrong_code, headers=_bearer(access)), 400, "invalid_otp"
+        await client.post(url, json=wrong_code, headers=bearer(access)), 400, "invalid_otp"
     )
     right = {"password": PASSWORD, "code": _code(secret, steps_ahead=1)}
-    assert (await client.post(url, json=right, headers=_bearer(access))).status_code == 200
+    assert (await client.post(url, json=right, headers=bearer(access))).status_code == 200
     assert (await _login(client)).status_code == 200
-    assert_error(await client.post(url, json=right, headers=_bearer(access)), 409)
+    assert_error(await client.post(url, json=right, headers=bearer(access)), 409)
 
 
 async def test_wrong_codes_lock_the_second_factor(
