@@ -37,6 +37,12 @@ INVALID_MAIL_TOKEN = "The link is invalid, has expired or was already used"  # n
 INVALID_OTP = "The two-factor code is wrong or was already used"
 
 
+def _otp_required() -> Unauthorized:
+    return Unauthorized(
+        "Enter the code from your authenticator app (otp_code)", code="otp_required"
+    )
+
+
 @dataclass(frozen=True)
 class ClientInfo:
     user_agent: str | None = None
@@ -94,7 +100,7 @@ class AuthService:
         problem = password_problem(data.password, email=data.email)
         if problem:
             raise ValidationFailed(problem, code="weak_password")
-        if await self._find_user(db, data.email) is not None:
+        if await self.find_user(db, data.email) is not None:
             raise Conflict("An account with this email already exists", code="email_taken")
         user = User(
             email=data.email,
@@ -126,7 +132,7 @@ class AuthService:
 
     async def _password_reset_job(self, email: str) -> None:
         async with self.sessionmaker() as db:
-            user = await self._find_user(db, email)
+            user = await self.find_user(db, email)
             if user is None or not user.is_active:
                 return
             token = await self._add_mail_token(db, user, "password_reset")
@@ -242,7 +248,7 @@ class AuthService:
         client: ClientInfo,
         otp_code: str | None = None,
     ) -> TokenPair:
-        user = await self._find_user(db, email)
+        user = await self.find_user(db, email)
         hashed = user.hashed_password if user is not None else self._dummy_hash
         password_ok = await verify_password_async(password, hashed)
         if user is None or not password_ok or not user.is_active:
@@ -261,9 +267,7 @@ class AuthService:
         if not user.two_factor_enabled:
             return None
         if not otp_code:
-            raise Unauthorized(
-                "Enter the code from your authenticator app (otp_code)", code="otp_required"
-            )
+            raise _otp_required()
         return await self._second_factor(db, user, otp_code, wrong=Unauthorized)
 
     async def start_session(
@@ -324,9 +328,7 @@ class AuthService:
         ):
             raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
         if current.totp_enabled_at is not None and second_factor is None:
-            raise Unauthorized(
-                "Enter the code from your authenticator app (otp_code)", code="otp_required"
-            )
+            raise _otp_required()
 
     def _record_failed_login(self, user: User | None, *, reason: str) -> None:
         """After the response, and for unknown emails too (log only), so a failed login
@@ -478,7 +480,7 @@ class AuthService:
         await db.commit()
         return int(result.rowcount)  # type: ignore[attr-defined]
 
-    async def _find_user(self, db: AsyncSession, email: str) -> User | None:
+    async def find_user(self, db: AsyncSession, email: str) -> User | None:
         found: User | None = await db.scalar(
             select(User).where(func.lower(User.email) == email.strip().lower())
         )

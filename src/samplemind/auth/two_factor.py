@@ -68,6 +68,11 @@ def recovery_code_hash(code: str, *, user_id: uuid.UUID) -> str:
     return hashlib.sha256(f"{user_id}:{normalised}".encode()).hexdigest()
 
 
+def _require_off(user: User) -> None:
+    if user.two_factor_enabled:
+        raise Conflict("Two-factor sign-in is already on", code="two_factor_enabled")
+
+
 def lock_duration(failures: int) -> timedelta:
     """How long the ``failures // MAX_FAILURES``-th lock lasts: doubling, capped."""
     locks = failures // MAX_FAILURES
@@ -82,8 +87,7 @@ class TwoFactor:
     async def begin_setup(self, db: AsyncSession, user: User) -> Setup:
         """A new pending secret (replacing an unconfirmed one); the caller checked the
         password."""
-        if user.two_factor_enabled:
-            raise Conflict("Two-factor sign-in is already on", code="two_factor_enabled")
+        _require_off(user)
         secret = totp.new_secret()
         user.totp_pending_secret = self._seal(secret, user, _PENDING)
         record(db, "two_factor.setup_started", user_id=user.id)
@@ -97,8 +101,7 @@ class TwoFactor:
         """Turn two-factor sign-in on with the app's first code; returns the recovery codes.
         The caller commits (with whatever else the change ends)."""
         await db.refresh(user, with_for_update=True)
-        if user.two_factor_enabled:
-            raise Conflict("Two-factor sign-in is already on", code="two_factor_enabled")
+        _require_off(user)
         if user.totp_pending_secret is None:
             raise BadRequest("Start the setup first", code="no_pending_setup")
         secret = self._unseal(user.totp_pending_secret, user, _PENDING)

@@ -165,7 +165,7 @@ class OAuthService:
         login_id, redirect_to = login.id, login.redirect_to  # a rollback expires `login`
         try:
             identity = await self._identity(provider, login, code=code, error=error)
-            user = await self._user_for(db, name, identity, login.redirect_to)
+            user = await self._user_for(db, name, identity, redirect_to)
             login_code = secrets.token_urlsafe(32)
             stored = await db.execute(
                 update(OAuthLogin)
@@ -274,9 +274,7 @@ class OAuthService:
             return linked
         if not identity.email or not identity.email_verified:
             raise SignInFailed("email_not_verified", redirect_to)
-        user = await db.scalar(
-            select(User).where(func.lower(User.email) == identity.email.strip().lower())
-        )
+        user = await self.auth.find_user(db, identity.email)
         created = user is None
         if user is None:
             user = await self._new_user(db, identity)
