@@ -19,6 +19,7 @@ from samplemind.auth.models import User
 from samplemind.core.db import create_engine, create_sessionmaker
 from samplemind.samples.models import Sample
 from samplemind.samples.service import apply_effective_values
+from samplemind.search import service as search_service
 from samplemind.search.filters import PageParams, SampleFilters
 from samplemind.search.service import SearchRequest, SearchResult, list_page, search
 
@@ -251,3 +252,70 @@ async def test_words_and_similar_under_the_cap_rank_every_match_by_both_scores(
         assert score == pytest.approx((scores["text"] + scores["similarity"]) / 2, abs=1e-4)
     combined = [score for _, score, _ in rows]
     assert combined == sorted(combined, reverse=True)  # type: ignore[type-var]
+
+
+def _at_distances(
+    query: np.ndarray, distances: list[float], rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Unit vectors at these cosine distances from the unit ``query``, in random directions."""
+    vectors = []
+    for distance in distances:
+        side = rng.standard_normal(query.shape)
+        side -= (side @ query) * query
+        cosine = 1 - distance
+        vectors.append(cosine * query + np.sqrt(1 - cosine**2) * side / np.linalg.norm(side))
+    return vectors
+
+
+async def _add_near_ties(library: Library, reference: uuid.UUID, count: int) -> None:
+    """``count`` more snares, 0.00003 apart in distance from the reference: closer than
+    the rounding of half-precision embeddings (about 0.0001), so their copies in
+    ``sample_search`` order them otherwise than their exact embeddings."""
+    query = library.vectors[reference].astype(np.float64)
+    query /= np.linalg.norm(query)
+    distances = [0.2 + 3e-5 * i for i in range(count)]
+    vectors = _at_distances(query, distances, np.random.default_rng(11))
+    rows = [_sample(library.alice, 100 + i, v, word="snare") for i, v in enumerate(vectors)]
+    library.db.add_all(rows)
+    await library.db.commit()
+    library.vectors.update({row.id: np.asarray(row.embedding, dtype=np.float32) for row in rows})
+    library.samples.update({row.id: row for row in rows})
+
+
+_SNARES_NEAREST_FIRST = """
+    SELECT c.sample_id FROM sample_search c JOIN samples s ON s.id = c.sample_id
+    WHERE s.owner_id = :owner AND s.name LIKE 'snare%%'
+    ORDER BY %s <=> (SELECT embedding FROM samples WHERE id = :reference)%s, c.sample_id
+"""
+
+
+async def _orders(library: Library, reference: uuid.UUID) -> tuple[list[Any], list[Any]]:
+    """Alice's snares nearest first by the half-precision copies, and by the exact ones."""
+    params = {"owner": library.alice, "reference": reference}
+    rounded = await library.db.scalars(
+        text(_SNARES_NEAREST_FIRST % ("c.embedding", "::halfvec")), params
+    )
+    exact = await library.db.scalars(text(_SNARES_NEAREST_FIRST % ("s.embedding", "")), params)
+    return list(rounded), list(exact)
+
+
+@pytest.mark.parametrize("spare_rows", [50, 2, 0])
+@pytest.mark.parametrize("cap", [3, 100], ids=["by-similarity", "by-score"])
+async def test_words_and_similar_are_exact_where_half_precision_would_reorder(
+    library: Library, monkeypatch: pytest.MonkeyPatch, cap: int, spare_rows: int
+) -> None:
+    """The matches are measured on half-precision embeddings, which cannot tell these
+    near ties apart; the page is re-ranked on the exact ones, and where the spare rows
+    cannot prove that order (2 or none past the page, ties 0.00003 apart) the matches
+    are measured in full precision instead. Either way: the exact order, page by page."""
+    monkeypatch.setattr(search_service, "RERANK_SPARE_ROWS", spare_rows)
+    alices = [s for s in library.samples.values() if s.owner_id == library.alice]
+    reference = next(s.id for s in alices if "kick" in s.name)
+    await _add_near_ties(library, reference, 30)
+    rounded, exact = await _orders(library, reference)
+    assert rounded != exact  # the copies alone would give another order
+    snares = [s for s in library.samples.values() if "snare" in s.name]
+    words = {"query": "snare", "kind": "one_shot", "similar_to": reference}
+    pages = [await _search(library, cap=cap, page=page, **words) for page in range(1, 10)]
+    assert [i for r in pages for i in _ids(r)] == _nearest(library, reference, snares) == exact
+    assert {r.ordered_by for r in pages} == {"similarity" if cap == 3 else "score"}

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pgvector.sqlalchemy import Vector
+from pgvector.sqlalchemy import HALFVEC, Vector
 from sqlalchemy import (
     BigInteger,
     Computed,
@@ -96,10 +96,13 @@ class Sample(UUIDPrimaryKey, Timestamps, Base):
 class SampleSearch(Base):
     """A narrow copy of what a worded search reads of each sample: its filters, text and
     embedding, without the analysis, names and hashes. Written only by the database
-    (triggers on ``samples``, migration 0008), in the same transaction as the sample.
+    (triggers on ``samples``, migrations 0008 and 0009), in the same transaction as the
+    sample.
 
-    A worded search reads most of the rows its words match; here they fill about two
-    thirds of the heap pages they fill in ``samples``.
+    A worded search reads most of the rows its words match; here they fill about half
+    the heap pages they fill in ``samples``. The embedding is half precision (the search
+    re-ranks its page on the full-precision one in ``samples``), and the fixed-width
+    columns come first, so reading a filter or the distance skips the long columns.
     """
 
     __tablename__ = "sample_search"
@@ -118,15 +121,15 @@ class SampleSearch(Base):
     )
     owner_id: Mapped[uuid.UUID]
     created_at: Mapped[datetime]
+    bpm: Mapped[float | None]
+    duration: Mapped[float | None]
+    loudness_lufs: Mapped[float | None]
+    embedding: Mapped[list[float] | None] = mapped_column(HALFVEC(EMBEDDING_DIM))
     status: Mapped[str] = mapped_column(String(16))
     kind: Mapped[str | None] = mapped_column(String(16))
-    bpm: Mapped[float | None]
     key: Mapped[str | None] = mapped_column(String(16))
     camelot: Mapped[str | None] = mapped_column(String(3))
     category: Mapped[str | None] = mapped_column(String(32))
-    duration: Mapped[float | None]
-    loudness_lufs: Mapped[float | None]
     tags: Mapped[list[str]] = mapped_column(ARRAY(String(48)))
     auto_tags: Mapped[list[str]] = mapped_column(ARRAY(String(48)))
     search_document: Mapped[str] = mapped_column(TSVECTOR)
-    embedding: Mapped[list[float] | None] = mapped_column(Vector(EMBEDDING_DIM))

@@ -53,6 +53,12 @@ EXACT_NEAREST_TEXT_LIMIT = 30000
 matches sit far from most references and an HNSW scan must reject thousands of
 neighbours (measured: 20,000 rejected in 0.5 s without one match) before it finds
 a page; measuring every match exactly is cheaper up to many more matches."""
+HALFVEC_DISTANCE_ERROR = 0.004
+"""More than a cosine distance between unit vectors can move when both are rounded to
+half precision: each component by at most 2**-11 of itself, so the dot product and each
+norm by at most about 0.001, about 0.002 in all (measured at 100,000 rows: 0.00017)."""
+RERANK_SPARE_ROWS = 50
+"""Candidates kept past the page when it is re-ranked on the exact embeddings."""
 OrderedBy = Literal["score", "similarity", "newest"]
 
 
@@ -265,10 +271,11 @@ async def _first_pass(
 ) -> list[Row[Any]]:
     """``_page_of_few``; for words, reading the matches from ``sample_search`` when it
     holds every column the search reads; for words with a reference, with sequential
-    scans disabled.
+    scans disabled, measuring the matches on the half-precision copies of the
+    embeddings and re-ranking the page exactly (``_reranked_page_of_few``).
 
     A worded search reads many of its matches: all of them with a reference (at 100,000
-    rows, 25,000 matches of "perc" filled 14,862 heap pages of ``samples`` and 10,800
+    rows, 25,000 matches of "perc" filled 14,862 heap pages of ``samples`` and 8,400
     of ``sample_search``), the first ``cap`` without (a sequential scan to the 1,001st
     "kick": 3,548 pages of ``samples``, 2,278 of ``sample_search``).
 
@@ -279,7 +286,9 @@ async def _first_pass(
     if not (plan.worded and plan.nearest_first is not None):
         return await _page_of_few(db, plan, paging, limit=limit, cap=cap, narrow=narrow)
     await db.execute(select(func.set_config("enable_seqscan", "off", True)))
-    rows = await _page_of_few(db, plan, paging, limit=limit, cap=cap, narrow=narrow)
+    rows = await _reranked_page_of_few(db, plan, paging, limit=limit, cap=cap) if narrow else None
+    if rows is None:  # not provably exact (near ties beyond the spare rows), or not narrow
+        rows = await _page_of_few(db, plan, paging, limit=limit, cap=cap)
     # No ``finally``: after an error the transaction is aborted, and the setting with it.
     await db.execute(select(func.set_config("enable_seqscan", "on", True)))
     return rows
@@ -301,26 +310,26 @@ def _combined(plan: _Plan) -> ColumnElement[Any]:
     return sum(plan.scores.values(), literal(0.0)) / len(plan.scores)
 
 
-async def _page_of_few(
-    db: AsyncSession,
-    plan: _Plan,
-    paging: PageParams,
-    *,
-    limit: int,
-    cap: int,
-    narrow: bool = False,
-) -> list[Row[Any]]:
-    """One page (and one row more), each row with ``matched``: how many match, up to
-    ``limit + 1``. Right only when ``matched <= limit``: then every match was read once
-    (with the columns its scores need, or, when ``limit > cap``, with its distance only)
-    and ordered as ``_order_for`` says, in SQL; scores are computed for every match only
-    when they decide the order (``matched <= cap``).
+@dataclass
+class _Matches:
+    """The matches CTE, their count, and the keys that order them (``ranking`` first
+    when present, then ``cheap``)."""
 
-    The page is cut with ``ORDER BY … OFFSET … LIMIT``, which PostgreSQL sorts with a
-    bounded top-N heap; the sort keys travel with it, so the join back to ``samples``
-    (by primary key, for the page's rows only) can restore the order. With ``narrow``,
-    the matches (and the scores looked up past the cap) are read from ``sample_search``.
-    """
+    matches: CTE
+    counted: CTE
+    keys: list[ColumnElement[Any]]
+
+    def ordered(self, plan: _Plan) -> Any:
+        """Each match's id, the count and its keys, best first (ties by id)."""
+        return (
+            select(self.matches.c.id, self.counted.c.matched, *self.keys)
+            .select_from(self.matches).join(self.counted, literal(True))
+            .order_by(*_page_order(self.keys, plan), self.matches.c.id)
+        )  # fmt: skip
+
+
+def _matches(plan: _Plan, *, limit: int, cap: int, narrow: bool) -> _Matches:
+    """Every match read once, up to ``limit + 1`` (see ``_page_of_few``)."""
     moved = _on_search_table if narrow else _on_samples
     distance = plan.nearest_first if plan.nearest_first is not None else literal(None)
     # Past ``cap`` matches the scores decide nothing, so with a higher ``limit`` the
@@ -344,25 +353,94 @@ async def _page_of_few(
     if plan.nearest_first is not None:
         cheap = matches.c.distance + 0  # "+ 0": no index may serve this order
     keys: list[ColumnElement[Any]] = [cheap.label("cheap")]
-    if plan.scores and not (plan.nearest_first is not None and len(plan.scores) == 1):
+    if _ranked(plan):
         score = (
             _combined_on(matches, plan) if limit <= cap
             else _combined_looked_up(matches, plan, moved)
         )  # fmt: skip
         keys.insert(0, case((counted.c.matched <= cap, score)).label("ranking"))
+    return _Matches(matches=matches, counted=counted, keys=keys)
+
+
+def _ranked(plan: _Plan) -> bool:
+    """Whether the combined score can decide the order (it is more than the similarity)."""
+    return bool(plan.scores) and not (plan.nearest_first is not None and len(plan.scores) == 1)
+
+
+async def _page_of_few(
+    db: AsyncSession,
+    plan: _Plan,
+    paging: PageParams,
+    *,
+    limit: int,
+    cap: int,
+    narrow: bool = False,
+) -> list[Row[Any]]:
+    """One page (and one row more), each row with ``matched``: how many match, up to
+    ``limit + 1``. Right only when ``matched <= limit``: then every match was read once
+    (with the columns its scores need, or, when ``limit > cap``, with its distance only)
+    and ordered as ``_order_for`` says, in SQL; scores are computed for every match only
+    when they decide the order (``matched <= cap``).
+
+    The page is cut with ``ORDER BY … OFFSET … LIMIT``, which PostgreSQL sorts with a
+    bounded top-N heap; the sort keys travel with it, so the join back to ``samples``
+    (by primary key, for the page's rows only) can restore the order. With ``narrow``,
+    the matches (and the scores looked up past the cap) are read from ``sample_search``.
+    """
+    found = _matches(plan, limit=limit, cap=cap, narrow=narrow)
     page = (  # the LIMIT tells the planner how few rows join back: by primary key
-        select(matches.c.id, counted.c.matched, *keys)
-        .select_from(matches).join(counted, literal(True))
-        .order_by(*_page_order(keys, plan), matches.c.id)
-        .offset(paging.offset).limit(paging.page_size + 1).subquery("page")
-    )  # fmt: skip
+        found.ordered(plan).offset(paging.offset).limit(paging.page_size + 1).subquery("page")
+    )
     statement = (
         select(*_page_columns(plan), page.c.matched)
         .join(page, page.c.id == Sample.id)
-        .order_by(*_page_order([page.c[key.name] for key in keys], plan), page.c.id)
+        .order_by(*_page_order([page.c[key.name] for key in found.keys], plan), page.c.id)
         .options(*LIST_ITEM_LOADING)
     )  # fmt: skip
     return list(await db.execute(statement))
+
+
+async def _reranked_page_of_few(
+    db: AsyncSession, plan: _Plan, paging: PageParams, *, limit: int, cap: int
+) -> list[Row[Any]] | None:
+    """``_page_of_few`` on ``sample_search`` (words and a reference), with the matches
+    measured on half-precision embeddings, which move a distance by at most
+    ``HALFVEC_DISTANCE_ERROR``: the best ``RERANK_SPARE_ROWS`` rows past the page are
+    kept as candidates, and the candidates are ordered again on the exact embeddings
+    of ``samples``. ``None`` unless that order is provably the exact one: the page's
+    last row must beat, by more than the error, the worst candidate's rounded key (every
+    match left out is at least as far). Otherwise near ties crowd the boundary, and the
+    caller measures the matches in full precision instead.
+    """
+    found = _matches(plan, limit=limit, cap=cap, narrow=True)
+    wanted = paging.offset + paging.page_size + 1 + RERANK_SPARE_ROWS
+    candidates = found.ordered(plan).limit(wanted).subquery("candidates")
+    ranked = "ranking" in candidates.c
+    boundaries = [func.max(candidates.c.cheap).over().label("farthest")]
+    if ranked:  # ``ranking`` is NULL past ``cap`` matches; then the order is by distance
+        boundaries.append(func.min(candidates.c.ranking).over().label("lowest_ranking"))
+    page = select(
+        candidates.c.id, candidates.c.matched, func.count().over().label("candidates"),
+        *boundaries,
+    ).subquery("page")  # fmt: skip
+    exact_keys: list[ColumnElement[Any]] = [plan.nearest_first.asc()]  # type: ignore[union-attr]
+    if ranked:
+        exact_keys.insert(0, case((page.c.matched <= cap, _combined(plan))).desc().nulls_last())
+    statement = (
+        select(*_page_columns(plan), *(page.c[c.name] for c in page.c if c.name != "id"))
+        .join(page, page.c.id == Sample.id)
+        .order_by(*exact_keys, Sample.id).offset(paging.offset).limit(paging.page_size + 1)
+        .options(*LIST_ITEM_LOADING)
+    )  # fmt: skip
+    rows: list[Row[Any]] = list(await db.execute(statement))
+    if not rows or rows[0].candidates < wanted:  # every match was a candidate
+        return rows
+    last = rows[min(len(rows), paging.page_size) - 1]
+    if ranked and rows[0].matched <= cap:
+        lowest = rows[0].lowest_ranking
+        return rows if float(last.score) - HALFVEC_DISTANCE_ERROR > lowest else None
+    last_distance = 1 - float(last.similarity)
+    return rows if last_distance + HALFVEC_DISTANCE_ERROR < rows[0].farthest else None
 
 
 def _page_order(keys: list[Any], plan: _Plan) -> list[ColumnElement[Any]]:
