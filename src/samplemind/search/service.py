@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from collections.abc import Callable
@@ -54,11 +55,10 @@ matches sit far from most references and an HNSW scan must reject thousands of
 neighbours (measured: 20,000 rejected in 0.5 s without one match) before it finds
 a page; measuring every match exactly is cheaper up to many more matches."""
 HALFVEC_DISTANCE_ERROR = 0.004
-"""More than a cosine distance between unit vectors can move when both are rounded to
-half precision: each component by at most 2**-11 of itself, so the dot product and each
-norm by at most about 0.001, about 0.002 in all (measured at 100,000 rows: 0.00017)."""
-RERANK_SPARE_ROWS = 50
-"""Candidates kept past the page when it is re-ranked on the exact embeddings."""
+"""More than a cosine distance can move when both vectors are rounded to half precision:
+each component moves by at most 2**-11 of itself, so the dot product by at most 2 * 2**-11
+of the product of the norms and each norm by 2**-11 of itself, about 0.002 in all
+(measured at 100,000 rows: at most 0.00017)."""
 OrderedBy = Literal["score", "similarity", "newest"]
 
 
@@ -286,8 +286,9 @@ async def _first_pass(
     if not (plan.worded and plan.nearest_first is not None):
         return await _page_of_few(db, plan, paging, limit=limit, cap=cap, narrow=narrow)
     await db.execute(select(func.set_config("enable_seqscan", "off", True)))
-    rows = await _reranked_page_of_few(db, plan, paging, limit=limit, cap=cap) if narrow else None
-    if rows is None:  # not provably exact (near ties beyond the spare rows), or not narrow
+    if narrow:
+        rows = await _reranked_page_of_few(db, plan, paging, limit=limit, cap=cap)
+    else:
         rows = await _page_of_few(db, plan, paging, limit=limit, cap=cap)
     # No ``finally``: after an error the transaction is aborted, and the setting with it.
     await db.execute(select(func.set_config("enable_seqscan", "on", True)))
@@ -313,11 +314,12 @@ def _combined(plan: _Plan) -> ColumnElement[Any]:
 @dataclass
 class _Matches:
     """The matches CTE, their count, and the keys that order them (``ranking`` first
-    when present, then ``cheap``)."""
+    when present: the combined ``score`` while at most ``cap`` match; then ``cheap``)."""
 
     matches: CTE
     counted: CTE
     keys: list[ColumnElement[Any]]
+    score: ColumnElement[Any] | None = None
 
     def ordered(self, plan: _Plan) -> Any:
         """Each match's id, the count and its keys, best first (ties by id)."""
@@ -353,13 +355,14 @@ def _matches(plan: _Plan, *, limit: int, cap: int, narrow: bool) -> _Matches:
     if plan.nearest_first is not None:
         cheap = matches.c.distance + 0  # "+ 0": no index may serve this order
     keys: list[ColumnElement[Any]] = [cheap.label("cheap")]
+    score = None
     if _ranked(plan):
         score = (
             _combined_on(matches, plan) if limit <= cap
             else _combined_looked_up(matches, plan, moved)
         )  # fmt: skip
         keys.insert(0, case((counted.c.matched <= cap, score)).label("ranking"))
-    return _Matches(matches=matches, counted=counted, keys=keys)
+    return _Matches(matches=matches, counted=counted, keys=keys, score=score)
 
 
 def _ranked(plan: _Plan) -> bool:
@@ -402,45 +405,55 @@ async def _page_of_few(
 
 async def _reranked_page_of_few(
     db: AsyncSession, plan: _Plan, paging: PageParams, *, limit: int, cap: int
-) -> list[Row[Any]] | None:
-    """``_page_of_few`` on ``sample_search`` (words and a reference), with the matches
-    measured on half-precision embeddings, which move a distance by at most
-    ``HALFVEC_DISTANCE_ERROR``: the best ``RERANK_SPARE_ROWS`` rows past the page are
-    kept as candidates, and the candidates are ordered again on the exact embeddings
-    of ``samples``. ``None`` unless that order is provably the exact one: the page's
-    last row must beat, by more than the error, the worst candidate's rounded key (every
-    match left out is at least as far). Otherwise near ties crowd the boundary, and the
-    caller measures the matches in full precision instead.
+) -> list[Row[Any]]:
+    """``_page_of_few`` on ``sample_search`` (words and a reference), exact although the
+    matches are measured on half-precision embeddings, which move a key (distance, or
+    combined score) by at most ``HALFVEC_DISTANCE_ERROR``.
+
+    Let k be the last row wanted (the page and one more). Every row of the exact first
+    k has a rounded key within the error of the exact k-th key, which is itself within
+    the error of the rounded k-th: so the matches whose rounded key is within twice the
+    error of the rounded k-th hold the exact first k. Only those candidates are ordered
+    again on the exact embeddings of ``samples``, by id and keys first, and only the
+    page's rows are read whole.
     """
     found = _matches(plan, limit=limit, cap=cap, narrow=True)
-    wanted = paging.offset + paging.page_size + 1 + RERANK_SPARE_ROWS
-    candidates = found.ordered(plan).limit(wanted).subquery("candidates")
-    ranked = "ranking" in candidates.c
-    boundaries = [func.max(candidates.c.cheap).over().label("farthest")]
-    if ranked:  # ``ranking`` is NULL past ``cap`` matches; then the order is by distance
-        boundaries.append(func.min(candidates.c.ranking).over().label("lowest_ranking"))
-    page = select(
-        candidates.c.id, candidates.c.matched, func.count().over().label("candidates"),
-        *boundaries,
-    ).subquery("page")  # fmt: skip
-    exact_keys: list[ColumnElement[Any]] = [plan.nearest_first.asc()]  # type: ignore[union-attr]
-    if ranked:
-        exact_keys.insert(0, case((page.c.matched <= cap, _combined(plan))).desc().nulls_last())
+    rounded: ColumnElement[Any] = found.keys[-1].element  # one ascending key for both orders
+    if found.score is not None:
+        rounded = case((found.counted.c.matched <= cap, -found.score), else_=rounded)
+    last_wanted = (
+        select(rounded).select_from(found.matches).join(found.counted, literal(True))
+        .order_by(rounded).offset(paging.offset + paging.page_size).limit(1).scalar_subquery()
+    )  # fmt: skip
+    candidates = (
+        select(found.matches.c.id, found.counted.c.matched)
+        .select_from(found.matches).join(found.counted, literal(True))
+        .where(rounded <= func.coalesce(last_wanted + 2 * HALFVEC_DISTANCE_ERROR, math.inf))
+        .subquery("candidates")
+    )  # fmt: skip
+    exact_keys: list[ColumnElement[Any]] = [plan.nearest_first.label("exact_distance")]  # type: ignore[union-attr]
+    if found.score is not None:
+        exact_keys.insert(
+            0, case((candidates.c.matched <= cap, _combined(plan))).label("exact_ranking")
+        )
+    page = (
+        select(Sample.id, candidates.c.matched, *exact_keys)
+        .join(candidates, candidates.c.id == Sample.id)
+        .order_by(*_exact_order(exact_keys), Sample.id)
+        .offset(paging.offset).limit(paging.page_size + 1).subquery("page")
+    )  # fmt: skip
     statement = (
-        select(*_page_columns(plan), *(page.c[c.name] for c in page.c if c.name != "id"))
+        select(*_page_columns(plan), page.c.matched)
         .join(page, page.c.id == Sample.id)
-        .order_by(*exact_keys, Sample.id).offset(paging.offset).limit(paging.page_size + 1)
+        .order_by(*_exact_order([page.c[key.name] for key in exact_keys]), page.c.id)
         .options(*LIST_ITEM_LOADING)
     )  # fmt: skip
-    rows: list[Row[Any]] = list(await db.execute(statement))
-    if not rows or rows[0].candidates < wanted:  # every match was a candidate
-        return rows
-    last = rows[min(len(rows), paging.page_size) - 1]
-    if ranked and rows[0].matched <= cap:
-        lowest = rows[0].lowest_ranking
-        return rows if float(last.score) - HALFVEC_DISTANCE_ERROR > lowest else None
-    last_distance = 1 - float(last.similarity)
-    return rows if last_distance + HALFVEC_DISTANCE_ERROR < rows[0].farthest else None
+    return list(await db.execute(statement))
+
+
+def _exact_order(keys: list[Any]) -> list[ColumnElement[Any]]:
+    """The combined score (when present) best first, then the distance nearest first."""
+    return [key.desc().nulls_last() if key.name == "exact_ranking" else key.asc() for key in keys]
 
 
 def _page_order(keys: list[Any], plan: _Plan) -> list[ColumnElement[Any]]:

@@ -11,8 +11,9 @@ tsvector, PostgreSQL finds the columns a filter and the distance read without wa
 past the variable-length ones. The search re-ranks its page on the full-precision
 embeddings of ``samples``, so answers stay exact.
 
-The table is rebuilt (column order cannot be changed in place); the sync function names
-its columns, so it serves the new table unchanged (``vector`` casts to ``halfvec``).
+The table is rebuilt beside the old one and swapped in (column order cannot be changed in
+place); the sync function names its columns, so it serves the new table unchanged
+(``vector`` casts to ``halfvec`` implicitly).
 """
 
 from __future__ import annotations
@@ -66,11 +67,15 @@ def _column(name: str, embedding_type: TypeEngine[Any]) -> sa.Column[Any]:
 
 
 def _rebuild(order: tuple[str, ...], embedding_type: TypeEngine[Any]) -> None:
-    """Replace ``sample_search`` with a copy in ``order``, filled from ``samples``."""
-    op.execute("LOCK TABLE samples IN SHARE ROW EXCLUSIVE MODE")  # no writes while copying
-    op.drop_table("sample_search")  # its index and constraints go with it
+    """Replace ``sample_search`` with a copy in ``order``, filled from ``samples``.
+
+    Writes to ``samples`` wait while the copy is built; reads wait only for the swap,
+    whose locks are taken in the order a search takes them (``samples``, then
+    ``sample_search``), so a running search cannot deadlock with it.
+    """
+    op.execute("LOCK TABLE samples IN SHARE ROW EXCLUSIVE MODE")
     op.create_table(
-        "sample_search",
+        "sample_search_next",
         sa.Column("sample_id", sa.Uuid(), nullable=False),
         *(_column(name, embedding_type) for name in order),
         sa.ForeignKeyConstraint(
@@ -79,19 +84,29 @@ def _rebuild(order: tuple[str, ...], embedding_type: TypeEngine[Any]) -> None:
             name=op.f("fk_sample_search_sample_id_samples"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("sample_id", name=op.f("pk_sample_search")),
+        sa.PrimaryKeyConstraint("sample_id", name=op.f("pk_sample_search_next")),
     )
     columns = ", ".join(order)
     select_columns = f"SELECT id, {columns} FROM samples"  # noqa: S608  (names, no input)
-    op.execute(f"INSERT INTO sample_search (sample_id, {columns}) {select_columns}")
+    op.execute(f"INSERT INTO sample_search_next (sample_id, {columns}) {select_columns}")
     op.create_index(
-        "ix_sample_search_search_document",
-        "sample_search",
+        "ix_sample_search_next_search_document",
+        "sample_search_next",
         ["search_document"],
         postgresql_using="gin",
         postgresql_with={"fastupdate": "off"},
     )
-    op.execute("ANALYZE sample_search")
+    op.execute("ANALYZE sample_search_next")
+    op.execute("LOCK TABLE samples, sample_search IN ACCESS EXCLUSIVE MODE")
+    op.drop_table("sample_search")
+    op.rename_table("sample_search_next", "sample_search")
+    op.execute(
+        "ALTER TABLE sample_search RENAME CONSTRAINT pk_sample_search_next TO pk_sample_search"
+    )
+    op.execute(
+        "ALTER INDEX ix_sample_search_next_search_document "
+        "RENAME TO ix_sample_search_search_document"
+    )
 
 
 def upgrade() -> None:
