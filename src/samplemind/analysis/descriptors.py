@@ -270,12 +270,13 @@ def _zero_crossing_rate(signal: AnalysisSignal) -> float | None:
     if y.size < 2:
         return None
     negative = np.signbit(y)
-    crossings = negative[1:] != negative[:-1]
-    weights = np.square(amplitude_envelope(signal)[1:], dtype=np.float64)
-    total = float(weights.sum())
+    crossings = np.not_equal(negative[1:], negative[:-1]).astype(np.float32)
+    envelope = amplitude_envelope(signal)[1:]
+    # float32 products summed by BLAS: no float64 copies, no boolean gather.
+    total = float(np.dot(envelope, envelope))
     if total <= 0:
         return None
-    return float(signal.sample_rate * weights[crossings].sum() / total)
+    return float(signal.sample_rate * np.dot(crossings, envelope * envelope) / total)
 
 
 def _active_power(signal: AnalysisSignal, weights: np.ndarray) -> np.ndarray | None:
