@@ -34,7 +34,6 @@ import itertools
 from functools import lru_cache
 
 import numpy as np
-import scipy.fft
 
 from .descriptors import amplitude_envelope, flatness_bins, magnitude_moment_sums
 from .signal import AnalysisSignal, band_bins, column_sums
@@ -149,13 +148,14 @@ def embedding_features(signal: AnalysisSignal) -> np.ndarray | None:
     if power.size == 0 or float(frame_energy.max()) <= 0:
         return None
     mel = _mel_power(signal)
+    mel_energy = column_sums(mel)
     onset = int(np.argmax(frame_energy >= frame_energy.max() * _db_to_power(ONSET_DB)))
     segments = _segment_slices(onset, power.shape[1])
     averaging = _segment_averaging(segments, power.shape[1])
     blocks = [
-        _segment_block(mel, averaging),
+        _segment_block(mel, averaging, mel_energy),
         _envelope_block(signal),
-        _shape_block(mel),
+        _shape_block(mel, mel_energy),
         _contrast_block(signal),
         _trajectory_block(signal, segments, averaging),
         _band_block(signal, onset),
@@ -238,19 +238,30 @@ def _relative_db(power: np.ndarray, reference: float) -> np.ndarray:
     return np.asarray(10.0 * np.log10(np.maximum(power, floor) / reference))
 
 
-def _segment_block(mel: np.ndarray, averaging: np.ndarray) -> np.ndarray:
-    reference = float(column_sums(mel).max())
+def _segment_block(mel: np.ndarray, averaging: np.ndarray, mel_energy: np.ndarray) -> np.ndarray:
+    reference = float(mel_energy.max())
     levels = _relative_db(mel @ averaging.astype(np.float64), reference)
-    coefficients = scipy.fft.dct(levels, type=2, norm="ortho", axis=0)[:N_COEFFS]
+    coefficients = _dct_rows(mel.shape[0]) @ levels
     return np.asarray(coefficients.T.ravel())
 
 
-def _shape_block(mel: np.ndarray) -> np.ndarray:
-    energy = column_sums(mel)
-    reference = float(energy.max())
-    active = energy >= reference * _db_to_power(FLOOR_DB)
+def _shape_block(mel: np.ndarray, mel_energy: np.ndarray) -> np.ndarray:
+    reference = float(mel_energy.max())
+    active = mel_energy >= reference * _db_to_power(FLOOR_DB)
     levels = _relative_db(mel @ active / np.count_nonzero(active), reference)
-    return np.asarray(scipy.fft.dct(levels, type=2, norm="ortho")[1:N_COEFFS])
+    return np.asarray(_dct_rows(mel.shape[0])[1:] @ levels)
+
+
+@lru_cache(maxsize=4)
+def _dct_rows(n: int) -> np.ndarray:
+    """float64 ``(N_COEFFS, n)``: the first rows of the orthonormal DCT-II matrix,
+    so ``_dct_rows(n) @ x == scipy.fft.dct(x, norm="ortho", axis=0)[:N_COEFFS]``
+    (one product instead of a transform call; read-only: it is shared)."""
+    k = np.arange(N_COEFFS)[:, None]
+    rows = np.sqrt(2.0 / n) * np.cos(np.pi * k * (2 * np.arange(n)[None, :] + 1) / (2 * n))
+    rows[0] /= np.sqrt(2.0)
+    rows.flags.writeable = False
+    return rows
 
 
 def _envelope_block(signal: AnalysisSignal) -> np.ndarray:
@@ -329,21 +340,24 @@ def _trajectory_block(
     signal: AnalysisSignal, segments: list[slice], averaging: np.ndarray
 ) -> np.ndarray:
     """Per segment: log spectral centroid (Hz) and log(flatness + 1e-4)."""
-    total, first_moment, _ = magnitude_moment_sums(signal)
-    lengths = np.array([part.stop - part.start for part in segments], dtype=np.float64)
-    # Per segment: sums of |X| and f |X|, and the mean power of each flatness bin.
-    magnitude_sums = total @ averaging * lengths
-    centroids = first_moment @ averaging * lengths / np.where(magnitude_sums > 0, magnitude_sums, 1)
+    # Per segment: the mean |X| and f |X| (their ratio is the centroid), and
+    # the mean power of each flatness bin, (segments, bins).
+    moments = magnitude_moment_sums(signal)[:2] @ averaging
     low, high = flatness_bins(signal)
-    # (segments, bins): the reductions run along contiguous rows.
     means = (averaging.T @ signal.power[low:high].T).astype(np.float64)
     top = means.max(axis=1, initial=0.0)
     np.maximum(means, (top * 1e-10 + 1e-30)[:, None], out=means)
-    arithmetic = means.mean(axis=1)
-    flatness = np.exp(np.log(means, out=means).mean(axis=1)) / arithmetic
-    defined = (lengths > 0) & (magnitude_sums > 0) & (top > 0)
-    values = np.stack([np.log(np.maximum(centroids, 20.0)), np.log(flatness + 1e-4)], axis=1)
-    values[~defined] = np.nan
+    arithmetic = means.sum(axis=1)
+    log_geometric = np.log(means, out=means).sum(axis=1)
+    values = np.empty((len(segments), 2))
+    magnitude = moments[0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values[:, 0] = np.log(np.maximum(moments[1] / magnitude, 20.0))
+        values[:, 1] = np.log(
+            np.exp(log_geometric / means.shape[1]) / arithmetic * means.shape[1] + 1e-4
+        )
+    # Empty segments average nothing: their columns of `averaging` are zero.
+    values[~((magnitude > 0) & (top > 0))] = np.nan
     return np.asarray(values.ravel())
 
 
@@ -357,8 +371,10 @@ def _band_block(signal: AnalysisSignal, onset: int) -> np.ndarray:
     peaks = energies[np.arange(energies.shape[0]), peak_index]
     levels_db = _relative_db(peaks, total_peak)
     fall = _frames_to_fall(energies, peak_index, peaks)
-    delay = np.log1p(np.maximum(peak_index - onset, 0))
-    values = np.column_stack([np.log1p(fall), levels_db, delay])
+    values = np.empty((energies.shape[0], len(DECAY_LEVELS_DB) + 2))
+    values[:, : len(DECAY_LEVELS_DB)] = np.log1p(fall)
+    values[:, -2] = levels_db
+    values[:, -1] = np.log1p(np.maximum(peak_index - onset, 0))
     silent = peaks <= 0  # the level stays defined (the floor); fall and delay do not
     values[silent, : len(DECAY_LEVELS_DB)] = np.nan
     values[silent, -1] = np.nan
