@@ -120,7 +120,7 @@ def compute_descriptors(signal: AnalysisSignal) -> Descriptors:
     if not isinstance(signal, AnalysisSignal):
         raise TypeError(f"expected an AnalysisSignal, got {type(signal).__name__}")
     samples = signal.decoded.samples
-    if samples.size == 0 or max(float(samples.max()), -float(samples.min())) <= SILENCE_PEAK:
+    if signal.decoded.peak <= SILENCE_PEAK:
         return Descriptors()
     weights = _active_weights(signal.frame_energy, ACTIVE_FRAME_DB)
     rate = signal.sample_rate

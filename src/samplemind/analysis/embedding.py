@@ -258,7 +258,9 @@ def _dct_rows(n: int) -> np.ndarray:
     so ``_dct_rows(n) @ x == scipy.fft.dct(x, norm="ortho", axis=0)[:N_COEFFS]``
     (one product instead of a transform call; read-only: it is shared)."""
     k = np.arange(N_COEFFS)[:, None]
-    rows = np.sqrt(2.0 / n) * np.cos(np.pi * k * (2 * np.arange(n)[None, :] + 1) / (2 * n))
+    rows: np.ndarray = np.sqrt(2.0 / n) * np.cos(
+        np.pi * k * (2 * np.arange(n)[None, :] + 1) / (2 * n)
+    )
     rows[0] /= np.sqrt(2.0)
     rows.flags.writeable = False
     return rows
