@@ -278,3 +278,13 @@ def test_column_sums_are_float64_sums_over_rows(shape: tuple[int, int], dtype: t
     assert sums.dtype == np.float64
     assert sums.shape == (shape[1],)
     np.testing.assert_allclose(sums, values.sum(axis=0, dtype=np.float64), rtol=1e-12)
+
+
+def test_descriptors_leave_a_single_frame_spectrogram_unchanged() -> None:
+    # A one-frame spectrogram's transposed rows are contiguous: no scratch
+    # computation may write into the shared signal through such a view.
+    signal = as_signal(np.random.default_rng(3).standard_normal(300) * 0.1)
+    assert signal.n_frames == 1
+    power = signal.power.copy()
+    compute_descriptors(signal)
+    np.testing.assert_array_equal(signal.power, power)

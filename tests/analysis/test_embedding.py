@@ -7,10 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.fft
 
 from samplemind.analysis.embedding import (
     BLOCK_SIZES,
     EMBEDDING_DIM,
+    _dct_rows,
     _frames_to_fall,
     compute_embedding,
     embedding_features,
@@ -180,3 +182,10 @@ def test_corpus_recall_well_above_chance() -> None:
     chance = bench.chance_level(labels)
     assert recall >= 0.40 > 6 * chance
     assert per_label["bd"] > 0.7 and per_label["sd"] > 0.4
+
+
+def test_dct_rows_match_scipy_orthonormal_dct() -> None:
+    levels = np.random.default_rng(7).standard_normal((64, 6))
+    np.testing.assert_allclose(
+        _dct_rows(64) @ levels, scipy.fft.dct(levels, type=2, norm="ortho", axis=0)[:10], atol=1e-12
+    )

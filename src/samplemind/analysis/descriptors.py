@@ -120,7 +120,7 @@ def compute_descriptors(signal: AnalysisSignal) -> Descriptors:
     if not isinstance(signal, AnalysisSignal):
         raise TypeError(f"expected an AnalysisSignal, got {type(signal).__name__}")
     samples = signal.decoded.samples
-    if samples.size == 0 or max(float(samples.max()), -float(samples.min())) <= SILENCE_PEAK:
+    if signal.decoded.peak <= SILENCE_PEAK:
         return Descriptors()
     weights = _active_weights(signal.frame_energy, ACTIVE_FRAME_DB)
     rate = signal.sample_rate
@@ -246,15 +246,18 @@ def _flatness_bins(n_fft: int, sample_rate: int, source_rate: int) -> tuple[int,
 
 def _spectral_flatness(signal: AnalysisSignal) -> np.ndarray:
     first, stop = flatness_bins(signal)
-    power = signal.power[first:stop].astype(np.float64)
+    # A (frames, bins) copy, so every reduction runs along contiguous memory
+    # (not ascontiguousarray: a single frame's row would be a view).
+    power = signal.power[first:stop].T.copy()
     # A floor 100 dB under each frame's loudest bin keeps log() finite and the
     # measure independent of gain.
-    floor = np.maximum(power.max(axis=0, keepdims=True) * 1e-10, 1e-30)
+    floor = np.maximum(power.max(axis=1, keepdims=True) * np.float32(1e-10), np.float32(1e-30))
     np.maximum(power, floor, out=power)
-    arithmetic = column_sums(power)
-    log_geometric = column_sums(np.log(power, out=power))
+    arithmetic = power.sum(axis=1, dtype=np.float64)
+    # float32 logs, summed in float64: the mean log is exact to ~1e-7.
+    log_geometric = np.log(power, out=power).sum(axis=1, dtype=np.float64)
     # exp(mean log) / mean, the mean being a sum over the same number of bins
-    return np.asarray(np.exp(log_geometric / power.shape[0]) / (arithmetic / power.shape[0]))
+    return np.asarray(np.exp(log_geometric / power.shape[1]) / (arithmetic / power.shape[1]))
 
 
 def _zero_crossing_rate(signal: AnalysisSignal) -> float | None:
@@ -267,12 +270,13 @@ def _zero_crossing_rate(signal: AnalysisSignal) -> float | None:
     if y.size < 2:
         return None
     negative = np.signbit(y)
-    crossings = negative[1:] != negative[:-1]
-    weights = np.square(amplitude_envelope(signal)[1:], dtype=np.float64)
-    total = float(weights.sum())
+    crossings = np.not_equal(negative[1:], negative[:-1]).astype(np.float32)
+    envelope = amplitude_envelope(signal)[1:]
+    # float32 products summed by BLAS: no float64 copies, no boolean gather.
+    total = float(np.dot(envelope, envelope))
     if total <= 0:
         return None
-    return float(signal.sample_rate * weights[crossings].sum() / total)
+    return float(signal.sample_rate * np.dot(crossings, envelope * envelope) / total)
 
 
 def _active_power(signal: AnalysisSignal, weights: np.ndarray) -> np.ndarray | None:
@@ -280,7 +284,8 @@ def _active_power(signal: AnalysisSignal, weights: np.ndarray) -> np.ndarray | N
     active = weights > 0
     if not active.any():
         return None
-    return np.asarray(signal.power[:, active].sum(axis=1, dtype=np.float64))
+    # A matrix-vector product: an axis-1 sum over few frames is slow.
+    return np.asarray((signal.power @ active.astype(np.float32)).astype(np.float64))
 
 
 def _band_energy_ratio(
@@ -481,8 +486,9 @@ def _level_and_width(samples: np.ndarray) -> tuple[float | None, float | None]:
     """
     if samples.shape[0] < 2:
         return _rms_dbfs(samples), 0.0
-    mid = _energy(np.add(samples[0], samples[1], dtype=np.float64))
-    side = _energy(np.subtract(samples[0], samples[1], dtype=np.float64))
+    # float32 sums (BLAS accumulates in blocks): ample for 2-3 printed digits.
+    mid = _energy(np.add(samples[0], samples[1], dtype=np.float32))
+    side = _energy(np.subtract(samples[0], samples[1], dtype=np.float32))
     if samples.shape[0] == 2:
         mean_square = (mid + side) / (2.0 * samples.size)
         rms = 10.0 * math.log10(mean_square) if mean_square > 0 else None
@@ -502,5 +508,5 @@ def _rms_dbfs(samples: np.ndarray) -> float | None:
 
 
 def _energy(values: np.ndarray) -> float:
-    """Sum of squares of a float64 array."""
+    """Sum of squares of an array."""
     return float(np.dot(values, values))

@@ -319,7 +319,9 @@ def sample_peak_dbfs(samples: np.ndarray) -> float | None:
     return _to_db(peak)
 
 
-def true_peak_dbfs(samples: np.ndarray, *, sample_rate: int) -> float | None:
+def true_peak_dbfs(
+    samples: np.ndarray, *, sample_rate: int, sample_peak: float | None = None
+) -> float | None:
     """True peak in dBTP per ITU-R BS.1770-4 Annex 2.
 
     Interpolates 4x with the Annex's 48-tap polyphase FIR (at every sample
@@ -331,6 +333,8 @@ def true_peak_dbfs(samples: np.ndarray, *, sample_rate: int) -> float | None:
     Args:
         samples: float array, shape ``(channels, n)`` or ``(n,)``, full scale ±1.
         sample_rate: Hz, > 0 (the Annex filter is normalised to the rate).
+        sample_peak: the largest absolute sample value, when the caller
+            already knows it (saves two passes over the samples).
 
     Returns:
         dBTP, or ``None`` for digital silence or an empty signal.
@@ -340,7 +344,9 @@ def true_peak_dbfs(samples: np.ndarray, *, sample_rate: int) -> float | None:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
     if channels.size == 0:
         return None
-    peak = max(float(channels.max()), -float(channels.min()))
+    if sample_peak is None:
+        sample_peak = max(float(channels.max()), -float(channels.min()))
+    peak = float(sample_peak)
     if not peak > 0.0:
         return None
     n = channels.shape[1]

@@ -29,7 +29,7 @@ from .embedding import compute_embedding
 from .errors import AnalysisError, AnalysisErrorCode
 from .features import classifier_features
 from .hints import parse_hints
-from .loudness import integrated_loudness, rms_dbfs, sample_peak_dbfs, true_peak_dbfs
+from .loudness import integrated_loudness, rms_dbfs, true_peak_dbfs
 from .pitch import estimate_pitch
 from .record import AnalysisRecord, ValueSource
 from .rhythm import detect_kind, estimate_tempo
@@ -207,8 +207,12 @@ def audio_fingerprint(decoded: DecodedAudio) -> str:
 
     Equal for lossless copies in different containers (a WAV and its FLAC).
     """
-    scaled = np.clip(decoded.samples, -1.0, 1.0)
-    np.rint(np.multiply(scaled, 8388607.0, out=scaled), out=scaled)
+    if decoded.peak <= 1.0:  # nothing to clip: one pass less
+        scaled = np.multiply(decoded.samples, 8388607.0)
+    else:
+        scaled = np.clip(decoded.samples, -1.0, 1.0)
+        np.multiply(scaled, 8388607.0, out=scaled)
+    np.rint(scaled, out=scaled)
     quantized = np.ascontiguousarray(scaled.astype("<i4"))
     digest = hashlib.sha256(f"{decoded.sample_rate}:{decoded.channels}:".encode())
     digest.update(quantized.data)
@@ -228,9 +232,11 @@ def _fill_loudness(record: AnalysisRecord, decoded: DecodedAudio) -> None:
     """Peaks and loudness on the native-rate samples (not the resampled mono)."""
     samples, rate = decoded.samples, decoded.sample_rate
     with _feature(record, "peak"):
-        record.peak_dbfs = _rounded(sample_peak_dbfs(samples), 2)
+        record.peak_dbfs = _rounded(_peak_dbfs(decoded.peak), 2)
     with _feature(record, "true_peak"):
-        record.true_peak_dbfs = _rounded(true_peak_dbfs(samples, sample_rate=rate), 2)
+        record.true_peak_dbfs = _rounded(
+            true_peak_dbfs(samples, sample_rate=rate, sample_peak=decoded.peak), 2
+        )
     with _feature(record, "loudness"):
         record.loudness_lufs = _rounded(integrated_loudness(samples, sample_rate=rate), 2)
     with _feature(record, "rms"):
@@ -311,6 +317,11 @@ def _fill_descriptors(record: AnalysisRecord, descriptors: Any) -> None:
     # The loudness module's native-rate RMS wins; the descriptor is a fallback.
     if record.rms_dbfs is None:
         record.rms_dbfs = _rounded(getattr(descriptors, "rms_dbfs", None), 2)
+
+
+def _peak_dbfs(peak: float) -> float | None:
+    """:func:`~samplemind.analysis.loudness.sample_peak_dbfs` of a known peak."""
+    return 20.0 * math.log10(peak) if peak > 0.0 else None
 
 
 def _value_source(source: object) -> ValueSource | None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import scipy.fft
@@ -270,18 +271,32 @@ def _difference_functions(
     np.conj(product, out=product)
     product *= spectrum
     correlation = scipy.fft.irfft(product, n=_FRAME, axis=1)[:, :n_lags]
-    shifted_energy = frame_view(window_energy, frame_length=n_lags)[starts]
-    energy_sum = shifted_energy[:, :1] + shifted_energy
-    difference = 2.0 * correlation
-    np.subtract(energy_sum, difference, out=difference)
+    energy_sum = frame_view(window_energy, frame_length=n_lags)[starts]  # a copy
+    energy_sum += energy_sum[:, :1].copy()
+    # d(τ) = E(0) + E(τ) - 2 r(τ), written over the correlation (same values
+    # as computing it in that order: both steps are exact or commutative).
+    difference = correlation
+    difference *= -2.0
+    difference += energy_sum
     np.maximum(difference, 0.0, out=difference)
     running = np.cumsum(difference[:, 1:], axis=1)
-    cmnd = np.ones_like(difference)
+    cmnd = np.empty(difference.shape, dtype=difference.dtype)
+    cmnd[:, 0] = 1.0
     with np.errstate(divide="ignore", invalid="ignore"):
-        np.multiply(difference[:, 1:], np.arange(1, n_lags, dtype=np.float32), out=cmnd[:, 1:])
+        np.multiply(difference[:, 1:], _lag_numbers(n_lags), out=cmnd[:, 1:])
         np.divide(cmnd[:, 1:], running, out=cmnd[:, 1:])
-    _replace_non_finite(cmnd)
+    # The running sums only grow: if the first is positive, no division failed.
+    if not bool((running[:, 0] > 0).all()):
+        _replace_non_finite(cmnd)
     return cmnd, difference, energy_sum
+
+
+@lru_cache(maxsize=4)
+def _lag_numbers(n_lags: int) -> np.ndarray:
+    """float32 ``[1, 2, ..., n_lags - 1]`` (read-only: it is shared)."""
+    lags = np.arange(1, n_lags, dtype=np.float32)
+    lags.flags.writeable = False
+    return lags
 
 
 def _normalised_difference(difference: np.ndarray, energy_sum: np.ndarray) -> np.ndarray:
@@ -292,7 +307,8 @@ def _normalised_difference(difference: np.ndarray, energy_sum: np.ndarray) -> np
     """
     with np.errstate(divide="ignore", invalid="ignore"):
         normalised: np.ndarray = difference / energy_sum
-    _replace_non_finite(normalised)
+    if not energy_sum.size or not float(energy_sum.min()) > 0:
+        _replace_non_finite(normalised)
     return normalised
 
 

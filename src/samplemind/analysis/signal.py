@@ -45,6 +45,13 @@ class DecodedAudio:
         """Duration in seconds."""
         return self.n_samples / self.sample_rate
 
+    @cached_property
+    def peak(self) -> float:
+        """Largest absolute sample value (0.0 when there are no samples); computed once."""
+        if self.samples.size == 0:
+            return 0.0
+        return max(float(self.samples.max()), -float(self.samples.min()))
+
 
 @dataclass(frozen=True)
 class AnalysisSignal:
