@@ -15,6 +15,7 @@ from samplemind.audit.context import RequestClientMiddleware
 from samplemind.audit.endpoints import router as audit_router
 from samplemind.auth.denylist import PostgresDenylist, RedisDenylist, TokenDenylist
 from samplemind.auth.endpoints import router as auth_router
+from samplemind.auth.pages import router as auth_pages_router
 from samplemind.auth.service import AuthService
 from samplemind.core.background import DetachedTasks
 from samplemind.core.config import Settings, get_settings
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestClientMiddleware)
     install_error_handlers(app)
     app.include_router(service_router)
+    app.include_router(auth_pages_router)
     api = APIRouter(prefix="/api/v1")
     api.include_router(auth_router)
     api.include_router(oauth_router)
