@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio import Redis
 
 from samplemind import __version__
+from samplemind.analysis.batch import limit_blas_threads
 from samplemind.audit.context import RequestClientMiddleware
 from samplemind.audit.endpoints import router as audit_router
 from samplemind.auth.denylist import PostgresDenylist, RedisDenylist, TokenDenylist
@@ -69,6 +70,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if not settings.database_url:
             raise RuntimeError("create_app needs settings.database_url (serve sets it)")
         settings.signing_key()  # fail at start-up, not at first login
+        # A clip searched by sound is analysed in this process (the job workers limit
+        # their own): BLAS helper threads only spin on the engine's small products.
+        restore_blas_threads = limit_blas_threads()
         engine = create_engine(settings.database_url)
         sessionmaker = create_sessionmaker(engine)
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
@@ -110,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if redis is not None:
                 await redis.aclose()
             await engine.dispose()
+            restore_blas_threads()
 
     app = FastAPI(
         title="SampleMind API",

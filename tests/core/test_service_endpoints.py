@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from samplemind.app import create_app
 from tests.auth.helpers import assert_error
@@ -82,3 +83,20 @@ async def test_cors_allows_the_local_dev_origin(client: httpx.AsyncClient) -> No
         headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
     )
     assert "access-control-allow-origin" not in denied.headers
+
+
+def _blas_threads() -> set[int]:
+    return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+
+async def test_the_api_process_runs_blas_on_one_thread_while_it_serves(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Clips searched by sound are analysed in the API process; OpenBLAS's helper
+    threads would only spin there (and, with the other core busy, slow it down)."""
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert _blas_threads() == {2}
+        async with running_client(create_app(make_settings(database_url, tmp_path))) as client:
+            assert (await client.get("/health")).status_code == 200
+            assert _blas_threads() == {1}
+        assert _blas_threads() == {2}  # given back when the app stops
