@@ -94,7 +94,7 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def live_server(app: FastAPI) -> AsyncIterator[str]:
+async def live_server(app: FastAPI, *, log_level: str = "warning") -> AsyncIterator[str]:
     """The app served by a real uvicorn on a free port; yields its base URL."""
     import asyncio
 
@@ -102,7 +102,7 @@ async def live_server(app: FastAPI) -> AsyncIterator[str]:
 
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level=log_level, lifespan="on")
     )
     task = asyncio.create_task(server.serve())
     while not server.started:

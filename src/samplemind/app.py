@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
@@ -23,6 +23,7 @@ from samplemind.core.config import Settings, get_settings
 from samplemind.core.db import create_engine, create_sessionmaker
 from samplemind.core.errors import install_error_handlers
 from samplemind.core.health import router as service_router
+from samplemind.core.logs import redact_server_logs
 from samplemind.core.mail import Mailer
 from samplemind.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from samplemind.jobs.endpoints import router as jobs_router
@@ -58,21 +59,46 @@ def _start_library(app: FastAPI, settings: Settings, redis: Redis | None) -> Non
         app.state.job_queue = LocalJobQueue(settings, app.state.sessionmaker)
 
 
+class _SingleThreadedBlas:
+    """BLAS on one thread while any app of this process serves.
+
+    A clip searched by sound is analysed in the API process (the job workers limit their
+    own), and BLAS helper threads only spin on the engine's small products. The limit is
+    process-wide, so it is counted: the old one comes back when the last app stops.
+    """
+
+    def __init__(self) -> None:
+        self._holders = 0
+        self._restore: Callable[[], None] | None = None
+
+    def hold(self) -> None:
+        if self._holders == 0:
+            self._restore = limit_blas_threads()
+        self._holders += 1
+
+    def release(self) -> None:
+        self._holders -= 1
+        if self._holders == 0 and self._restore is not None:
+            self._restore()
+            self._restore = None
+
+
+_SINGLE_THREADED_BLAS = _SingleThreadedBlas()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; ``settings.database_url`` must point at a migrated database."""
     settings = settings or get_settings()
     mail_problem = settings.mail_problem()
     if mail_problem:
         raise RuntimeError(mail_problem)
+    redact_server_logs()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not settings.database_url:
             raise RuntimeError("create_app needs settings.database_url (serve sets it)")
         settings.signing_key()  # fail at start-up, not at first login
-        # A clip searched by sound is analysed in this process (the job workers limit
-        # their own): BLAS helper threads only spin on the engine's small products.
-        restore_blas_threads = limit_blas_threads()
         engine = create_engine(settings.database_url)
         sessionmaker = create_sessionmaker(engine)
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
@@ -104,9 +130,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         _start_library(app, settings, redis)
         await app.state.event_hub.start()
         await app.state.job_queue.start()
+        _SINGLE_THREADED_BLAS.hold()
         try:
             yield
         finally:
+            _SINGLE_THREADED_BLAS.release()
             # Mails still on their way get the SMTP timeout to finish.
             await background.close(grace_seconds=settings.smtp_timeout_seconds + 5)
             await app.state.job_queue.stop()
@@ -114,7 +142,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if redis is not None:
                 await redis.aclose()
             await engine.dispose()
-            restore_blas_threads()
 
     app = FastAPI(
         title="SampleMind API",

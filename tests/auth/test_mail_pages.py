@@ -3,19 +3,24 @@ link from a mail caught by a real SMTP server is opened, and its form is posted.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from html import unescape
-from urllib.parse import urlsplit
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from tests.auth.helpers import PASSWORD, login, me
-from tests.auth.mail_app import PUBLIC_URL, MailApp
+from tests.auth.mail_app import PUBLIC_URL, MailApp, mail_app
 from tests.auth.smtp import body
 from tests.auth.test_email_verification import EMAIL, register_and_get_token
 from tests.auth.test_password_reset import NEW_PASSWORD, request_reset
 
 HIDDEN_TOKEN = re.compile(r'<input type="hidden" name="token" value="([^"]*)">')
+FORM_ACTION = re.compile(r'<form method="post" action="([^"]+)">')
+STYLE = re.compile(r"<style>(.*?)</style>", re.S)
 
 
 async def mailed_link(mail: MailApp, subject_word: str) -> str:
@@ -35,7 +40,15 @@ async def open_form(client: httpx.AsyncClient, link: str) -> str:
     assert page.headers["content-type"].startswith("text/html")
     assert page.headers["cache-control"] == "no-store"
     assert page.headers["referrer-policy"] == "no-referrer"
-    assert "script-src" not in page.headers["content-security-policy"]  # none allowed
+    policy = page.headers["content-security-policy"]
+    assert "script-src" not in policy  # none allowed
+    style = STYLE.search(page.text)
+    assert style
+    digest = base64.b64encode(hashlib.sha256(style.group(1).encode()).digest()).decode()
+    assert f"style-src 'sha256-{digest}'" in policy  # the page's own style may apply
+    action = FORM_ACTION.search(page.text)
+    assert action
+    assert urljoin(link, action.group(1)) == urlsplit(link).path  # posts where it was opened
     found = HIDDEN_TOKEN.search(page.text)
     assert found, page.text
     return unescape(found.group(1))
@@ -117,3 +130,24 @@ async def test_broken_links_and_odd_tokens_get_a_page_not_an_error(mail: MailApp
     assert page.status_code == 200
     assert "<script>" not in page.text
     assert unescape(HIDDEN_TOKEN.search(page.text).group(1)) == hostile  # type: ignore[union-attr]
+
+
+async def test_the_pages_share_the_json_endpoints_rate_limit(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with mail_app(database_url, tmp_path, auth_rate_limit_per_minute=3) as limited:
+        wrong = {
+            "token": "x" * 43,
+            "new_password": NEW_PASSWORD,
+            "new_password_again": NEW_PASSWORD,
+        }
+        pages = [await limited.client.post("/reset-password", data=wrong) for _ in range(2)]
+        api = await limited.client.post(
+            "/api/v1/auth/password-reset/confirm",
+            json={"token": "x" * 43, "new_password": NEW_PASSWORD},
+        )
+        assert [r.status_code for r in (*pages, api)] == [400, 400, 400]
+        limited_page = await limited.client.post("/reset-password", data=wrong)
+        assert limited_page.status_code == 429
+        assert limited_page.headers["content-type"].startswith("text/html")
+        assert int(limited_page.headers["retry-after"]) > 0

@@ -100,3 +100,18 @@ async def test_the_api_process_runs_blas_on_one_thread_while_it_serves(
             assert (await client.get("/health")).status_code == 200
             assert _blas_threads() == {1}
         assert _blas_threads() == {2}  # given back when the app stops
+
+
+async def test_blas_stays_on_one_thread_until_the_last_app_stops(
+    database_url: str, tmp_path: Path
+) -> None:
+    first, second = (create_app(make_settings(database_url, tmp_path)) for _ in range(2))
+    with threadpool_limits(limits=2, user_api="blas"):
+        first_life = first.router.lifespan_context(first)
+        second_life = second.router.lifespan_context(second)
+        await first_life.__aenter__()
+        await second_life.__aenter__()
+        await first_life.__aexit__(None, None, None)  # not the last one started
+        assert _blas_threads() == {1}
+        await second_life.__aexit__(None, None, None)
+        assert _blas_threads() == {2}

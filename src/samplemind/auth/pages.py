@@ -14,33 +14,37 @@ no frame and forms posting only to this origin.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from html import escape
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request, status
 from fastapi.responses import HTMLResponse
 
-from samplemind.auth.dependencies import AuthServiceDep, DbSession, limit_by_client
+from samplemind.auth.dependencies import AuthServiceDep, DbSession, enforce_rate_limit
 from samplemind.core.errors import AppError
 
 router = APIRouter(include_in_schema=False)
 
 _TOKEN_MAX = 256
 _PASSWORD_MAX = 256
-_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    ),
-}
 _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:26rem;margin:4rem auto;padding:0 1rem}"
     "label,input,button{display:block;width:100%;box-sizing:border-box;margin:.4rem 0}"
     "input,button{padding:.5rem;font-size:1rem}.error{color:#b00020}"
 )
+_STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
+_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
 _RESET_DONE = "Your password has been changed. Sign in with the new one."
 _VERIFIED = "Your email address is confirmed."
 _INCOMPLETE_LINK = "This link is incomplete. Open the link from the mail again."
@@ -48,14 +52,20 @@ _RESET_TITLE = "Reset your password"
 _VERIFY_TITLE = "Confirm your email address"
 
 
-def _page(title: str, body: str, *, status_code: int = status.HTTP_200_OK) -> HTMLResponse:
+def _page(
+    title: str,
+    body: str,
+    *,
+    status_code: int = status.HTTP_200_OK,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
     html = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f"<title>{escape(title)} · SampleMind</title><style>{_STYLE}</style></head>"
         f"<body><h1>{escape(title)}</h1>{body}</body></html>"
     )
-    return HTMLResponse(html, status_code=status_code, headers=_HEADERS)
+    return HTMLResponse(html, status_code=status_code, headers={**_HEADERS, **(headers or {})})
 
 
 def _message(text: str, *, error: bool = False) -> str:
@@ -68,18 +78,29 @@ def _incomplete(title: str) -> HTMLResponse:
 
 
 def _failed(title: str, error: AppError) -> HTMLResponse:
-    """The error the JSON endpoint would give, as a page with the same status."""
-    return _page(title, _message(error.message, error=True), status_code=error.status_code)
+    """The error the JSON endpoint would give, as a page with its status and headers
+    (``Retry-After`` when rate limited)."""
+    body = _message(error.message, error=True)
+    return _page(title, body, status_code=error.status_code, headers=error.headers)
+
+
+async def _limit_as(request: Request, endpoint: str) -> None:
+    """Count the request in the budget of the JSON endpoint (by its function's name) that
+    does the same thing, so a client gets one budget for guessing tokens, not one per
+    route."""
+    host = request.client.host if request.client else "unknown"
+    scope = str(request.app.url_path_for(endpoint))
+    await enforce_rate_limit(request, scope=scope, subject=host)
 
 
 def _usable(token: str | None) -> bool:
-    return token is not None and 0 < len(token) <= _TOKEN_MAX
+    return token is not None and 0 < len(token) <= _TOKEN_MAX and token.isprintable()
 
 
 def _reset_form(token: str, problem: str | None = None) -> str:
     return (
         (_message(problem, error=True) if problem else "")
-        + '<form method="post" action="/reset-password">'
+        + '<form method="post" action="reset-password">'
         f'<input type="hidden" name="token" value="{escape(token)}">'
         '<label for="new_password">New password</label>'
         '<input id="new_password" name="new_password" type="password" required '
@@ -113,7 +134,7 @@ async def reset_password_submit(
     if problem:
         return _page(_RESET_TITLE, _reset_form(token, problem), status_code=422)
     try:
-        await limit_by_client(request)
+        await _limit_as(request, "confirm_password_reset")
         await service.confirm_password_reset(db, token=token, new_password=new_password)
     except AppError as error:
         if error.code == "weak_password":  # the link still works: ask again
@@ -137,7 +158,7 @@ async def verify_email_page(token: Annotated[str | None, Query()] = None) -> HTM
     if token is None or not _usable(token):
         return _incomplete(_VERIFY_TITLE)
     form = (
-        '<form method="post" action="/verify-email">'
+        '<form method="post" action="verify-email">'
         f'<input type="hidden" name="token" value="{escape(token)}">'
         "<button type=submit>Confirm my email address</button></form>"
     )
@@ -154,7 +175,7 @@ async def verify_email_submit(
     if not _usable(token):
         return _incomplete(_VERIFY_TITLE)
     try:
-        await limit_by_client(request)
+        await _limit_as(request, "confirm_email_verification")
         await service.confirm_email_verification(db, token)
     except AppError as error:
         return _failed(_VERIFY_TITLE, error)
