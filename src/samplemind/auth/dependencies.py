@@ -77,8 +77,13 @@ async def enforce_rate_limit(
 
 
 async def limit_by_client(request: Request) -> None:
+    await limit_client_in(request, scope=request.url.path)
+
+
+async def limit_client_in(request: Request, *, scope: str) -> None:
+    """Count a request of this client in the budget named ``scope``."""
     host = request.client.host if request.client else "unknown"
-    await enforce_rate_limit(request, scope=request.url.path, subject=host)
+    await enforce_rate_limit(request, scope=scope, subject=host)
 
 
 RateLimitedByClient = Depends(limit_by_client)

@@ -17,12 +17,12 @@ from __future__ import annotations
 import base64
 import hashlib
 from html import escape
-from typing import Annotated
+from typing import Annotated, TypeGuard
 
 from fastapi import APIRouter, Form, Query, Request, status
 from fastapi.responses import HTMLResponse
 
-from samplemind.auth.dependencies import AuthServiceDep, DbSession, enforce_rate_limit
+from samplemind.auth.dependencies import AuthServiceDep, DbSession, limit_client_in
 from samplemind.core.errors import AppError
 
 router = APIRouter(include_in_schema=False)
@@ -88,12 +88,10 @@ async def _limit_as(request: Request, endpoint: str) -> None:
     """Count the request in the budget of the JSON endpoint (by its function's name) that
     does the same thing, so a client gets one budget for guessing tokens, not one per
     route."""
-    host = request.client.host if request.client else "unknown"
-    scope = str(request.app.url_path_for(endpoint))
-    await enforce_rate_limit(request, scope=scope, subject=host)
+    await limit_client_in(request, scope=str(request.app.url_path_for(endpoint)))
 
 
-def _usable(token: str | None) -> bool:
+def _usable(token: str | None) -> TypeGuard[str]:
     return token is not None and 0 < len(token) <= _TOKEN_MAX and token.isprintable()
 
 
@@ -114,7 +112,7 @@ def _reset_form(token: str, problem: str | None = None) -> str:
 
 @router.get("/reset-password", response_class=HTMLResponse)
 async def reset_password_page(token: Annotated[str | None, Query()] = None) -> HTMLResponse:
-    if token is None or not _usable(token):
+    if not _usable(token):
         return _incomplete(_RESET_TITLE)
     return _page(_RESET_TITLE, _reset_form(token))
 
@@ -155,7 +153,7 @@ def _password_mismatch(password: str, again: str) -> str | None:
 
 @router.get("/verify-email", response_class=HTMLResponse)
 async def verify_email_page(token: Annotated[str | None, Query()] = None) -> HTMLResponse:
-    if token is None or not _usable(token):
+    if not _usable(token):
         return _incomplete(_VERIFY_TITLE)
     form = (
         '<form method="post" action="verify-email">'
