@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from samplemind.analysis import decode
 from samplemind.analysis.decode import decode_audio
 from samplemind.analysis.errors import AnalysisError, AnalysisErrorCode
 from samplemind.analysis.synthetic import tones
@@ -278,6 +279,26 @@ def test_flac_header_length_and_unknown_length() -> None:
     data[22:26] = bytes(4)
     assert decode_audio(bytes(data)).n_samples == 24000
     assert error_code(bytes(data), max_duration=2.5) == AnalysisErrorCode.TOO_LONG
+
+
+@pytest.mark.parametrize("first_read", [1000, 23999, 24000])
+@pytest.mark.parametrize("unknown_length", [False, True])
+def test_reads_in_several_blocks_lose_nothing(
+    monkeypatch: pytest.MonkeyPatch, first_read: int, unknown_length: bool
+) -> None:
+    # A first read shorter than the file, ending one frame short, or taking
+    # it all (then the small probe at the end): the same samples every time.
+    data = bytearray(
+        encode(tones.sine(440.0, duration=3.0, sample_rate=8000), 8000, "FLAC", "PCM_16")
+    )
+    if unknown_length:
+        data[21] &= 0xF0
+        data[22:26] = bytes(4)
+    whole = decode_audio(bytes(data)).samples
+    monkeypatch.setattr(decode, "_FIRST_READ_MAX_SAMPLES", first_read)
+    monkeypatch.setattr(decode, "_NEXT_READ_SAMPLES", 5000)
+    np.testing.assert_array_equal(decode_audio(bytes(data)).samples, whole)
+    assert whole.shape == (1, 24000)
 
 
 def test_mp3_length_from_its_xing_header() -> None:

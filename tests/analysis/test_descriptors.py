@@ -19,6 +19,7 @@ from samplemind.analysis.descriptors import (
     compute_descriptors,
     decay_time_ms,
     first_event_peak,
+    spectral_rolloff,
 )
 from samplemind.analysis.signal import ANALYSIS_SAMPLE_RATE, N_FFT
 from samplemind.analysis.synthetic import as_signal, timbre
@@ -288,3 +289,25 @@ def test_descriptors_leave_a_single_frame_spectrogram_unchanged() -> None:
     power = signal.power.copy()
     compute_descriptors(signal)
     np.testing.assert_array_equal(signal.power, power)
+
+
+@pytest.mark.parametrize("n_bins", [1025, 64, 33, 1])
+def test_rolloff_is_the_first_bin_reaching_85_percent(n_bins: int) -> None:
+    # The blocked computation against the definition, on spectra whose answer
+    # falls in every block position, plus silent and single-bin frames.
+    rng = np.random.default_rng(n_bins)
+    magnitude = (rng.random((n_bins, 60)) ** 8).astype(np.float32)
+    magnitude[:, 0] = 0.0
+    magnitude[:, 1] = 0.0
+    magnitude[n_bins // 2, 1] = 1.0
+    magnitude[:, 2] = 0.0
+    magnitude[-1, 2] = 2.0
+    freqs = np.arange(n_bins) * BIN_HZ
+    cumulative = np.cumsum(magnitude.astype(np.float64), axis=0)
+    expected = freqs[np.argmax(cumulative >= 0.85 * cumulative[-1], axis=0)]
+    rolloff = spectral_rolloff(magnitude, freqs)
+    assert rolloff.shape == (60,)
+    assert rolloff[0] == 0.0
+    assert rolloff[1] == freqs[n_bins // 2]
+    assert rolloff[2] == freqs[-1]
+    np.testing.assert_array_equal(rolloff, expected)

@@ -64,6 +64,7 @@ _MAX_ID3_TAGS = 4
 # does not read, so an oversized buffer costs time as well as memory.
 _FIRST_READ_MAX_SAMPLES = 1 << 25
 _NEXT_READ_SAMPLES = 1 << 18
+_PROBE_FRAMES = 1024
 _UNKNOWN_LENGTH = 1 << 62
 _MPEG_FRAME_SAMPLES_MAX = 1152
 
@@ -529,7 +530,10 @@ def _read_all_frames(
         total += count
         if total > max_frames:
             raise _too_long(total / sound_file.samplerate, max_duration)
-        block_size = min(next_size, max_frames + 1 - total)
+        # The first read usually took every frame: probe the end with a small
+        # buffer (libsndfile zero-fills the whole buffer of a read at the end).
+        size = next_size if len(blocks) > 1 or count < block_size else _PROBE_FRAMES
+        block_size = min(size, max_frames + 1 - total)
     if not blocks:
         return np.empty((0, channels), dtype=np.float32)
     return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)

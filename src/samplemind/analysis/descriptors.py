@@ -35,6 +35,7 @@ __all__ = [
     "first_event_peak",
     "flatness_bins",
     "magnitude_moment_sums",
+    "spectral_rolloff",
 ]
 
 ACTIVE_FRAME_DB = 60.0
@@ -51,6 +52,7 @@ DECAY_LEVEL = 0.1
 EVENT_END_LEVEL = 0.5
 HILBERT_BLOCK = 1 << 17
 _SCAN_CHUNK = 4096
+_ROLLOFF_BLOCK = 32
 HILBERT_OVERLAP = 1 << 13
 FLATNESS_MAX_HZ = 10_000.0
 LOW_BAND_HZ = 200.0
@@ -130,7 +132,7 @@ def compute_descriptors(signal: AnalysisSignal) -> Descriptors:
     rms, width = _level_and_width(samples)
     return Descriptors(
         spectral_centroid_hz=_weighted_mean(centroid, weights),
-        spectral_rolloff_hz=_weighted_mean(_spectral_rolloff(magnitude, signal.freqs), weights),
+        spectral_rolloff_hz=_weighted_mean(spectral_rolloff(magnitude, signal.freqs), weights),
         spectral_bandwidth_hz=_weighted_mean(bandwidth, weights),
         spectral_flatness=_weighted_mean(_spectral_flatness(signal), weights),
         zero_crossing_rate=_zero_crossing_rate(signal),
@@ -218,12 +220,42 @@ def _moment_rows(n_fft: int, sample_rate: int) -> np.ndarray:
     return rows
 
 
-def _spectral_rolloff(magnitude: np.ndarray, freqs: np.ndarray) -> np.ndarray:
-    cumulative = np.cumsum(magnitude, axis=0)
-    threshold = ROLLOFF_FRACTION * cumulative[-1]
-    # First bin whose cumulative magnitude reaches the threshold (argmax of a mask).
-    index = np.argmax(cumulative >= threshold[None, :], axis=0)
-    return np.asarray(freqs[index], dtype=np.float64)
+def spectral_rolloff(magnitude: np.ndarray, freqs: np.ndarray) -> np.ndarray:
+    """Per frame, the frequency of the first bin where the cumulative magnitude
+    reaches ``ROLLOFF_FRACTION`` of the frame's total (bin 0 for a silent frame).
+
+    A cumulative sum over every bin is slow in numpy (a scalar loop), so the
+    sums run over blocks of ``_ROLLOFF_BLOCK`` bins first; only the block that
+    holds each frame's threshold is summed bin by bin, all in float64.
+
+    Args:
+        magnitude: non-negative spectrogram, shape ``(n_bins, n_frames)``.
+        freqs: each bin's frequency in Hz, shape ``(n_bins,)``.
+
+    Returns:
+        float64 Hz, shape ``(n_frames,)``.
+    """
+    if magnitude.ndim != 2 or freqs.shape != magnitude.shape[:1]:
+        raise ValueError(
+            f"expected (n_bins, n_frames) and (n_bins,), got {magnitude.shape} and {freqs.shape}"
+        )
+    n_bins, n_frames = magnitude.shape
+    padded = -n_bins % _ROLLOFF_BLOCK
+    if padded:
+        magnitude = np.concatenate([magnitude, np.zeros((padded, n_frames), magnitude.dtype)])
+    blocks = magnitude.reshape(-1, _ROLLOFF_BLOCK, n_frames)
+    before = np.zeros((blocks.shape[0] + 1, n_frames))
+    np.cumsum(blocks.sum(axis=1, dtype=np.float64), axis=0, out=before[1:])
+    threshold = ROLLOFF_FRACTION * before[-1]
+    # The cumulative sums only grow: counting the ones below the threshold
+    # gives the first one that reaches it.
+    block = np.minimum(np.count_nonzero(before[1:] < threshold, axis=0), blocks.shape[0] - 1)
+    columns = np.arange(n_frames)
+    within = before[block, columns][:, np.newaxis] + np.cumsum(
+        blocks[block, :, columns], axis=1, dtype=np.float64
+    )
+    index = block * _ROLLOFF_BLOCK + np.count_nonzero(within < threshold[:, np.newaxis], axis=1)
+    return np.asarray(freqs[np.minimum(index, n_bins - 1)], dtype=np.float64)
 
 
 def flatness_bins(signal: AnalysisSignal) -> tuple[int, int]:
