@@ -44,7 +44,14 @@ from _corpus import pick_corpus_files
 from peers import PITCH_CLASSES, SINGLE_THREAD_ENV
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "drums"
-PIPELINE_NAMES = ("ours", "ours+embedding", "ours-peers-work", "librosa", "essentia")
+PIPELINE_NAMES = (
+    "ours",
+    "ours+embedding",
+    "ours-no-category",
+    "ours-peers-work",
+    "librosa",
+    "essentia",
+)
 RENDER_RATE = 44100
 TEMPO_TOLERANCE = 0.01
 
