@@ -12,8 +12,9 @@ import pytest
 import soundfile as sf
 
 from samplemind.analysis import decode
-from samplemind.analysis.decode import decode_audio
+from samplemind.analysis.decode import MAX_FLOAT_PEAK_DBFS, decode_audio
 from samplemind.analysis.errors import AnalysisError, AnalysisErrorCode
+from samplemind.analysis.pipeline import analyze_bytes
 from samplemind.analysis.synthetic import tones
 
 LOSSLESS = [
@@ -207,6 +208,27 @@ def test_float_files_keep_overs_and_reject_non_finite() -> None:
         samples = np.zeros((1, 1000), np.float32)
         samples[0, 500] = bad
         assert error_code(encode(samples, 44100, "WAV", "FLOAT")) == AnalysisErrorCode.DECODE_ERROR
+
+
+@pytest.mark.parametrize("peak", [1e7, 1e30, 3e38])
+def test_float_samples_far_beyond_full_scale_are_a_decode_error(peak: float) -> None:
+    # A float WAV whose data bytes are garbage decodes to finite but absurd
+    # values; every loudness, pitch and spectrum figure would overflow.
+    samples = (np.sin(np.arange(8000) * 0.05) * 0.5).astype(np.float32)[np.newaxis]
+    samples[0, 4000] = peak
+    data = encode(samples, 44100, "WAV", "FLOAT")
+    with pytest.raises(AnalysisError) as caught:
+        decode_audio(data)
+    assert caught.value.code == AnalysisErrorCode.DECODE_ERROR
+    assert "full scale" in caught.value.message
+    assert analyze_bytes(data, name="garbage.wav").error["code"] == "decode_error"  # type: ignore[index]
+
+
+def test_float_overs_within_the_limit_are_kept() -> None:
+    limit = 10.0 ** (MAX_FLOAT_PEAK_DBFS / 20.0)
+    samples = np.array([[0.0, 0.99 * limit, -0.5, 0.25]], dtype=np.float32)
+    decoded = decode_audio(encode(samples, 44100, "WAV", "FLOAT"))
+    assert decoded.peak == pytest.approx(0.99 * limit, rel=1e-6)
 
 
 def test_int_pcm_full_scale() -> None:

@@ -25,9 +25,10 @@ Every failure is an :class:`AnalysisError`:
   FLAC-in-Ogg…), or a sample rate outside ``MIN_SAMPLE_RATE``–``MAX_SAMPLE_RATE``.
 * ``decode_error``: a recognised container that is corrupt or truncated (its
   header declares more audio than the file holds), that libsndfile cannot
-  decode, or that holds NaN/inf samples. Non-finite samples are rejected rather
-  than sanitised: every loudness or pitch figure computed from them would be a
-  guess.
+  decode, or that holds NaN/inf samples or float samples beyond
+  ``MAX_FLOAT_PEAK_DBFS`` (garbage bytes in a float file decode to values like
+  1e30). They are rejected rather than sanitised: every loudness or pitch figure
+  computed from them would be a guess. Float overs below the limit are kept.
 * ``empty_audio``: a valid container with zero sample frames. Digital silence
   is valid audio and decodes normally.
 * ``too_long``: longer than ``max_duration``, judged from the header before any
@@ -57,6 +58,11 @@ AudioSource = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
 
 MIN_SAMPLE_RATE = 1_000
 MAX_SAMPLE_RATE = 768_000
+
+MAX_FLOAT_PEAK_DBFS = 120.0
+"""Loudest float sample accepted (dBFS; 1.0 is 0 dBFS). Real float masters stay
+within tens of dB of full scale; at +120 dBFS every float32 power sum still fits."""
+_MAX_FLOAT_PEAK = 10.0 ** (MAX_FLOAT_PEAK_DBFS / 20.0)
 
 _SNIFF_BYTES = 8192
 _MAX_ID3_TAGS = 4
@@ -405,15 +411,29 @@ def _decode_container(
         _check_complete(sound_file, frames.shape[0], container, format_name)
     if frames.shape[0] == 0:
         raise AnalysisError(AnalysisErrorCode.EMPTY_AUDIO, "the file holds zero sample frames")
-    if not np.isfinite(frames).all():
-        raise _decode_error("the file holds NaN or infinite samples")
-    return DecodedAudio(
+    decoded = DecodedAudio(
         samples=np.ascontiguousarray(frames.T),
         sample_rate=sample_rate,
         format=format_name,
         subtype=subtype,
         bit_depth=_BIT_DEPTHS.get(subtype) if subtype else None,
     )
+    _check_sample_range(decoded.peak)
+    return decoded
+
+
+def _check_sample_range(peak: float) -> None:
+    """Raise decode_error for NaN/inf samples or a peak beyond ``MAX_FLOAT_PEAK_DBFS``.
+
+    ``peak`` is NaN or inf when any sample is: NumPy's max and min propagate both.
+    """
+    if not math.isfinite(peak):
+        raise _decode_error("the file holds NaN or infinite samples")
+    if peak > _MAX_FLOAT_PEAK:
+        raise _decode_error(
+            f"sample values reach {20.0 * math.log10(peak):+.0f} dBFS, far beyond full scale "
+            f"(the limit is {MAX_FLOAT_PEAK_DBFS:+.0f} dBFS): the data is not audio"
+        )
 
 
 def _open_sound_file(stream: BinaryIO, container: _Container) -> tuple[sf.SoundFile, _Container]:
