@@ -379,6 +379,7 @@ def test_random_bytes_never_raise_anything_else() -> None:
     ("fmt", "subtype"),
     [
         ("WAV", "PCM_16"),
+        ("WAV", "FLOAT"),
         ("AIFF", "PCM_16"),
         ("FLAC", "PCM_16"),
         ("OGG", "VORBIS"),
@@ -386,6 +387,7 @@ def test_random_bytes_never_raise_anything_else() -> None:
     ],
 )
 def test_corrupted_files_decode_or_raise_analysis_errors(fmt: str, subtype: str) -> None:
+    """Whatever decodes is analysed without an ``internal_error``."""
     data = encode(stereo_tone(seconds=0.3), 44100, fmt, subtype)
     rng = random.Random(fmt)
     for _ in range(40):
@@ -399,3 +401,5 @@ def test_corrupted_files_decode_or_raise_analysis_errors(fmt: str, subtype: str)
             continue
         assert decoded.samples.ndim == 2 and decoded.samples.dtype == np.float32
         assert np.isfinite(decoded.samples).all()
+        record = analyze_bytes(bytes(corrupt), name="corrupt", embedding=True)
+        assert record.error is None, record.error
