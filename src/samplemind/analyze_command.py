@@ -23,7 +23,7 @@ from typing import TextIO
 
 import click
 
-from samplemind.analysis.batch import analyze_many, iter_audio_paths
+from samplemind.analysis.batch import MAX_WORKERS, analyze_many, iter_audio_paths
 from samplemind.analysis.pipeline import DEFAULT_MAX_DURATION
 from samplemind.analysis.record import AnalysisRecord
 
@@ -50,7 +50,10 @@ _COLUMNS: tuple[tuple[str, int, str], ...] = (
     "--workers",
     type=click.IntRange(min=1),
     default=None,
-    help="Processes to use (default: the number of CPUs; 1 = no pool).",
+    help=(
+        "Processes to use (default: the number of CPUs; 1 = no pool). At most one per file "
+        f"and 4 per CPU ({MAX_WORKERS} on this machine)."
+    ),
 )
 @click.option("--embedding", is_flag=True, help="Include the timbre embedding in the JSON records.")
 @click.option(

@@ -144,12 +144,29 @@ def test_table_and_summary(library: Path) -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [["/no/such/path"], [], ["--workers", "0", "."], ["--max-duration", "0", "."]],
+    [
+        ["/no/such/path"],
+        [],
+        ["--workers", "0", "."],
+        ["--workers", "-3", "."],
+        ["--workers", "many", "."],
+        ["--max-duration", "0", "."],
+    ],
 )
 def test_usage_errors_exit_2(args: list[str]) -> None:
     result = CliRunner().invoke(analyze, args)
     assert result.exit_code == 2
     assert "Usage" in result.output
+    if "--workers" in args:
+        assert "Invalid value for '--workers'" in result.output
+
+
+def test_help_documents_the_workers_cap() -> None:
+    from samplemind.analysis.batch import MAX_WORKERS
+
+    result = run_cli("--help")
+    assert "one per file" in result.output
+    assert f"{MAX_WORKERS} on this machine" in " ".join(result.output.split())
 
 
 def test_nothing_to_analyse_exits_1(tmp_path: Path) -> None:
