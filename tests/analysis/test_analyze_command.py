@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -176,16 +177,39 @@ def test_nothing_to_analyse_exits_1(tmp_path: Path) -> None:
     assert "no files" in result.stderr
 
 
-def test_as_a_real_process(library: Path) -> None:
-    """Through the installed ``samplemind`` entry point when there is one."""
+def analyze_command(*args: str) -> list[str]:
+    """The installed ``samplemind analyze`` entry point when there is one."""
     entry_point = Path(sys.executable).with_name("samplemind")
     if entry_point.exists():
-        command = [str(entry_point), "analyze", "--json", str(library)]
-    else:
-        command = [sys.executable, "-m", "samplemind.analyze_command", "--json", str(library)]
+        return [str(entry_point), "analyze", *args]
+    return [sys.executable, "-m", "samplemind.analyze_command", *args]
+
+
+def test_as_a_real_process(library: Path) -> None:
+    command = analyze_command("--json", str(library))
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 1, done.stderr
     records = by_name(json_records(done.stdout))
     assert records["corrupt.wav"]["error"]["code"] == "decode_error"
     assert_sane(records["kick.flac"])
     assert "4 files, 3 ok, 1 error" in done.stderr
+
+
+def test_a_fifo_or_a_device_named_explicitly_gets_an_error_record(
+    library: Path, tmp_path: Path
+) -> None:
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)  # opening it for reading would wait for a writer forever
+    kick = library / "drums" / "kick.flac"
+    for workers in ("1", "2"):
+        command = analyze_command("--json", "--workers", workers, str(fifo), "/dev/zero", str(kick))
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 1, done.stderr
+        records = by_name(json_records(done.stdout))
+        for name in ("pipe.wav", "zero"):
+            assert records[name]["error"]["code"] == "unsupported_format", records[name]
+            assert "not a regular file" in records[name]["error"]["message"]
+        assert "named pipe" in records["pipe.wav"]["error"]["message"]
+        assert "device" in records["zero"]["error"]["message"]
+        assert_sane(records["kick.flac"])
+        assert "3 files, 1 ok, 2 errors" in done.stderr
