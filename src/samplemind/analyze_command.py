@@ -5,6 +5,10 @@ stdout, flushed per line, and the summary on stderr; without, an aligned table
 and a summary line on stdout. A progress line goes to stderr only when stderr is
 a terminal.
 
+A file name that is not valid UTF-8 is printed, in the table and in the JSON
+``path``, with its undecodable bytes as ``\\xNN`` escapes; characters the output's
+encoding cannot show are printed as escapes too, so a name never stops the run.
+
 Exit status: 0 when every file was analysed, 1 when at least one record has an
 ``error`` (or no file was found to analyse, or stdout was closed early), 2 for
 usage errors such as a path that does not exist.
@@ -12,6 +16,7 @@ usage errors such as a path that does not exist.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -19,7 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import click
 
@@ -80,6 +85,7 @@ def analyze(
     if not files:
         click.echo("samplemind analyze: no files to analyse", err=True)
         ctx.exit(1)
+    _escape_unencodable(sys.stdout)
     stderr = sys.stderr
     progress = _Progress(len(files), stream=stderr, enabled=stderr.isatty())
     table = None if as_json else _Table(_name_width(files))
@@ -116,7 +122,34 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _json_line(record: AnalysisRecord, *, include_embedding: bool) -> str:
-    return json.dumps(record.as_dict(include_embedding=include_embedding), allow_nan=False)
+    data = _printable_strings(record.as_dict(include_embedding=include_embedding))
+    return json.dumps(data, allow_nan=False)
+
+
+def _printable(text: str) -> str:
+    """``text`` with the bytes of a name that is not UTF-8 (Python's surrogate
+    escapes, which no encoder accepts) shown as ``\\xNN``."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that stands for no byte
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def _printable_strings(value: Any) -> Any:
+    if isinstance(value, str):
+        return _printable(value)
+    if isinstance(value, dict):
+        return {_printable(key): _printable_strings(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_printable_strings(item) for item in value]
+    return value
+
+
+def _escape_unencodable(stream: TextIO) -> None:
+    """Print what the stream's encoding cannot represent as escapes instead of failing."""
+    if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+        stream.reconfigure(errors="backslashreplace")
 
 
 def _summary(total: int, errors: Counter[str], elapsed: float) -> str:
@@ -129,7 +162,7 @@ def _summary(total: int, errors: Counter[str], elapsed: float) -> str:
 
 
 def _name_width(files: Sequence[Path]) -> int:
-    return max(4, min(_MAX_NAME_WIDTH, max(len(str(path)) for path in files)))
+    return max(4, min(_MAX_NAME_WIDTH, max(len(_printable(str(path))) for path in files)))
 
 
 class _Table:
@@ -144,7 +177,7 @@ class _Table:
     def row(self, record: AnalysisRecord) -> str:
         error = record.error["code"] if record.error else ""
         cells = [
-            _shorten(record.path, self.name_width),
+            _shorten(_printable(record.path), self.name_width),
             record.kind or "-",
             _number(record.bpm, ".2f"),
             record.key or "-",

@@ -213,3 +213,53 @@ def test_a_fifo_or_a_device_named_explicitly_gets_an_error_record(
         assert "device" in records["zero"]["error"]["message"]
         assert_sane(records["kick.flac"])
         assert "3 files, 1 ok, 2 errors" in done.stderr
+
+
+STDOUT_ENVIRONMENTS = {
+    # Python escapes undecodable bytes back to raw bytes on stdout in this locale
+    "C.UTF-8 locale": {"LC_ALL": "C.UTF-8"},
+    # as in a desktop's en_US.UTF-8 locale: stdout refuses surrogate escapes
+    "strict UTF-8": {"LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf-8"},
+    "Latin-1 terminal": {"LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "latin-1"},
+}
+
+
+def _environment(overrides: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LC_", "LANG", "PYTHONIO"))}
+    return {**env, "PYTHONUTF8": "0", **overrides}
+
+
+def _without_surrogates(value: Any) -> None:
+    json.dumps(value, ensure_ascii=False).encode("utf-8")  # raises on a lone surrogate
+
+
+@pytest.fixture
+def latin1_named(library: Path, tmp_path: Path) -> Path:
+    """A copy of a valid file under a name that is not UTF-8 (Latin-1 ``café``)."""
+    folder = tmp_path / "old pack"
+    folder.mkdir()
+    name = os.fsdecode(b"caf\xe9 kick.flac")
+    shutil.copy(library / "drums" / "kick.flac", folder / name)
+    return folder
+
+
+@pytest.mark.parametrize("stdout", sorted(STDOUT_ENVIRONMENTS))
+@pytest.mark.parametrize("given", ["folder", "file"])
+def test_a_name_that_is_not_utf8_is_printed_escaped(
+    latin1_named: Path, given: str, stdout: str
+) -> None:
+    path = latin1_named if given == "folder" else next(latin1_named.iterdir())
+    env = _environment(STDOUT_ENVIRONMENTS[stdout])
+    for mode in ((), ("--json",)):
+        command = analyze_command(*mode, "--workers", "1", str(path))
+        done = subprocess.run(command, capture_output=True, timeout=120, check=False, env=env)
+        stdout, stderr = done.stdout.decode("utf-8"), done.stderr.decode("utf-8")
+        assert done.returncode == 0, stderr
+        assert "Traceback" not in stderr
+        if mode:
+            [record] = json_records(stdout)
+            _without_surrogates(record)
+            assert record["path"].endswith("caf\\xe9 kick.flac"), record["path"]
+            assert_sane(record)
+        else:
+            assert "caf\\xe9 kick.flac" in stdout
