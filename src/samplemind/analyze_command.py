@@ -16,7 +16,6 @@ usage errors such as a path that does not exist.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import sys
@@ -24,13 +23,14 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import click
 
 from samplemind.analysis.batch import MAX_WORKERS, analyze_many, iter_audio_paths
 from samplemind.analysis.pipeline import DEFAULT_MAX_DURATION
 from samplemind.analysis.record import AnalysisRecord
+from samplemind.core.printable import escape_unencodable, printable, printable_strings
 
 __all__ = ["analyze", "main"]
 
@@ -85,7 +85,7 @@ def analyze(
     if not files:
         click.echo("samplemind analyze: no files to analyse", err=True)
         ctx.exit(1)
-    _escape_unencodable(sys.stdout)
+    escape_unencodable(sys.stdout)
     stderr = sys.stderr
     progress = _Progress(len(files), stream=stderr, enabled=stderr.isatty())
     table = None if as_json else _Table(_name_width(files))
@@ -122,34 +122,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _json_line(record: AnalysisRecord, *, include_embedding: bool) -> str:
-    data = _printable_strings(record.as_dict(include_embedding=include_embedding))
+    data = printable_strings(record.as_dict(include_embedding=include_embedding))
     return json.dumps(data, allow_nan=False)
-
-
-def _printable(text: str) -> str:
-    """``text`` with the bytes of a name that is not UTF-8 (Python's surrogate
-    escapes, which no encoder accepts) shown as ``\\xNN``."""
-    try:
-        raw = text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:  # a lone surrogate that stands for no byte
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return raw.decode("utf-8", "backslashreplace")
-
-
-def _printable_strings(value: Any) -> Any:
-    if isinstance(value, str):
-        return _printable(value)
-    if isinstance(value, dict):
-        return {_printable(key): _printable_strings(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_printable_strings(item) for item in value]
-    return value
-
-
-def _escape_unencodable(stream: TextIO) -> None:
-    """Print what the stream's encoding cannot represent as escapes instead of failing."""
-    if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
-        stream.reconfigure(errors="backslashreplace")
 
 
 def _summary(total: int, errors: Counter[str], elapsed: float) -> str:
@@ -162,7 +136,7 @@ def _summary(total: int, errors: Counter[str], elapsed: float) -> str:
 
 
 def _name_width(files: Sequence[Path]) -> int:
-    return max(4, min(_MAX_NAME_WIDTH, max(len(_printable(str(path))) for path in files)))
+    return max(4, min(_MAX_NAME_WIDTH, max(len(printable(str(path))) for path in files)))
 
 
 class _Table:
@@ -177,7 +151,7 @@ class _Table:
     def row(self, record: AnalysisRecord) -> str:
         error = record.error["code"] if record.error else ""
         cells = [
-            _shorten(_printable(record.path), self.name_width),
+            _shorten(printable(record.path), self.name_width),
             record.kind or "-",
             _number(record.bpm, ".2f"),
             record.key or "-",
