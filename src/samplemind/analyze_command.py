@@ -5,6 +5,10 @@ stdout, flushed per line, and the summary on stderr; without, an aligned table
 and a summary line on stdout. A progress line goes to stderr only when stderr is
 a terminal.
 
+A file name that is not valid UTF-8 is printed, in the table and in the JSON
+``path``, with its undecodable bytes as ``\\xNN`` escapes; characters the output's
+encoding cannot show are printed as escapes too, so a name never stops the run.
+
 Exit status: 0 when every file was analysed, 1 when at least one record has an
 ``error`` (or no file was found to analyse, or stdout was closed early), 2 for
 usage errors such as a path that does not exist.
@@ -23,9 +27,10 @@ from typing import TextIO
 
 import click
 
-from samplemind.analysis.batch import analyze_many, iter_audio_paths
+from samplemind.analysis.batch import MAX_WORKERS, analyze_many, iter_audio_paths
 from samplemind.analysis.pipeline import DEFAULT_MAX_DURATION
 from samplemind.analysis.record import AnalysisRecord
+from samplemind.core.printable import escape_unencodable, printable, printable_strings
 
 __all__ = ["analyze", "main"]
 
@@ -50,7 +55,10 @@ _COLUMNS: tuple[tuple[str, int, str], ...] = (
     "--workers",
     type=click.IntRange(min=1),
     default=None,
-    help="Processes to use (default: the number of CPUs; 1 = no pool).",
+    help=(
+        "Processes to use (default: the number of CPUs; 1 = no pool). At most one per file "
+        f"and 4 per CPU ({MAX_WORKERS} on this machine)."
+    ),
 )
 @click.option("--embedding", is_flag=True, help="Include the timbre embedding in the JSON records.")
 @click.option(
@@ -77,6 +85,7 @@ def analyze(
     if not files:
         click.echo("samplemind analyze: no files to analyse", err=True)
         ctx.exit(1)
+    escape_unencodable(sys.stdout)
     stderr = sys.stderr
     progress = _Progress(len(files), stream=stderr, enabled=stderr.isatty())
     table = None if as_json else _Table(_name_width(files))
@@ -113,7 +122,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _json_line(record: AnalysisRecord, *, include_embedding: bool) -> str:
-    return json.dumps(record.as_dict(include_embedding=include_embedding), allow_nan=False)
+    data = printable_strings(record.as_dict(include_embedding=include_embedding))
+    return json.dumps(data, allow_nan=False)
 
 
 def _summary(total: int, errors: Counter[str], elapsed: float) -> str:
@@ -126,7 +136,7 @@ def _summary(total: int, errors: Counter[str], elapsed: float) -> str:
 
 
 def _name_width(files: Sequence[Path]) -> int:
-    return max(4, min(_MAX_NAME_WIDTH, max(len(str(path)) for path in files)))
+    return max(4, min(_MAX_NAME_WIDTH, max(len(printable(str(path))) for path in files)))
 
 
 class _Table:
@@ -141,7 +151,7 @@ class _Table:
     def row(self, record: AnalysisRecord) -> str:
         error = record.error["code"] if record.error else ""
         cells = [
-            _shorten(record.path, self.name_width),
+            _shorten(printable(record.path), self.name_width),
             record.kind or "-",
             _number(record.bpm, ".2f"),
             record.key or "-",

@@ -4,6 +4,9 @@ The folder layout is kept: importing ``~/Samples/Drums`` files ``Drums/Kicks/BD 
 under the library folder ``Drums/Kicks``. Files go up in batches; a batch the server
 refuses whole (one file over its size limit) is retried a file at a time, so one bad
 file never costs the others.
+
+A name that is not valid UTF-8 goes up with U+FFFD for its undecodable bytes; a named
+pipe or device named on the command line is refused (a folder walk skips them).
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import stat
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -20,6 +25,8 @@ from typing import Any
 
 import click
 import httpx
+
+from samplemind.core.printable import escape_unencodable, printable, with_replacement_characters
 
 AUDIO_SUFFIXES = frozenset(
     {".wav", ".wave", ".bwf", ".aif", ".aiff", ".aifc", ".flac", ".ogg", ".oga", ".opus", ".mp3"}
@@ -74,8 +81,20 @@ def collect_files(paths: Iterable[Path], *, all_files: bool = False) -> list[Imp
         if path.is_dir():
             found += _folder_files(path.resolve(), all_files=all_files)
         elif path.is_file():
-            found.append(ImportFile(path, path.name, path.stat().st_size))
+            found.append(
+                ImportFile(path, with_replacement_characters(path.name), path.stat().st_size)
+            )
     return found
+
+
+def refuse_special_files(paths: Iterable[Path]) -> list[tuple[str, str, str]]:
+    """``(name, code, message)`` for each path that is a named pipe or a device: reading
+    one may wait for a writer, or never end."""
+    return [
+        (printable(path.name), "unsupported_format", "not a regular file")
+        for path in paths
+        if not (stat.S_ISREG(mode := path.stat().st_mode) or stat.S_ISDIR(mode))
+    ]
 
 
 def _folder_files(root: Path, *, all_files: bool) -> list[ImportFile]:
@@ -84,7 +103,7 @@ def _folder_files(root: Path, *, all_files: bool) -> list[ImportFile]:
         relative = file.relative_to(root)
         if file.is_file() and not _hidden(relative) and _wanted(file, all_files):
             name = f"{root.name}/{relative.as_posix()}" if root.name else relative.as_posix()
-            files.append(ImportFile(file, name, file.stat().st_size))
+            files.append(ImportFile(file, with_replacement_characters(name), file.stat().st_size))
     return files
 
 
@@ -285,23 +304,44 @@ def import_library(
     if not token and not email:
         raise click.UsageError("give --email (or SAMPLEMIND_EMAIL) or --token")
     files = collect_files(paths, all_files=all_files)
-    if not files:
+    refused = refuse_special_files(paths)
+    if not files and not refused:
         raise click.UsageError("no audio files found (use --all-files to send every file)")
+    summary, states = ImportSummary(), None
+    if files:
+        summary, states = _import(
+            server, files, email=email, token=token, folder=folder,
+            wait_timeout=wait_timeout if wait else None, quiet=as_json,
+        )  # fmt: skip
+    summary.rejected[:0] = refused
+    escape_unencodable(sys.stdout)
+    _report(summary, states, as_json=as_json)
+    if summary.rejected:
+        raise SystemExit(1)
+
+
+def _import(
+    server: str,
+    files: list[ImportFile],
+    *,
+    email: str | None,
+    token: str | None,
+    folder: str,
+    wait_timeout: float | None,
+    quiet: bool,
+) -> tuple[ImportSummary, Counter[str] | None]:
     password = None
     if not token:
         password = os.environ.get("SAMPLEMIND_PASSWORD") or click.prompt(
             "Password", hide_input=True
         )
     try:
-        summary, states = asyncio.run(
+        return asyncio.run(
             _run(server, files, email=email, password=password, token=token, folder=folder,
-                 wait_timeout=wait_timeout if wait else None, quiet=as_json)
+                 wait_timeout=wait_timeout, quiet=quiet)
         )  # fmt: skip
     except ImportFailed as exc:
         raise click.ClickException(str(exc)) from exc
-    _report(summary, states, as_json=as_json)
-    if summary.rejected:
-        raise SystemExit(1)
 
 
 async def _run(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -144,12 +145,29 @@ def test_table_and_summary(library: Path) -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [["/no/such/path"], [], ["--workers", "0", "."], ["--max-duration", "0", "."]],
+    [
+        ["/no/such/path"],
+        [],
+        ["--workers", "0", "."],
+        ["--workers", "-3", "."],
+        ["--workers", "many", "."],
+        ["--max-duration", "0", "."],
+    ],
 )
 def test_usage_errors_exit_2(args: list[str]) -> None:
     result = CliRunner().invoke(analyze, args)
     assert result.exit_code == 2
     assert "Usage" in result.output
+    if "--workers" in args:
+        assert "Invalid value for '--workers'" in result.output
+
+
+def test_help_documents_the_workers_cap() -> None:
+    from samplemind.analysis.batch import MAX_WORKERS
+
+    result = run_cli("--help")
+    assert "one per file" in result.output
+    assert f"{MAX_WORKERS} on this machine" in " ".join(result.output.split())
 
 
 def test_nothing_to_analyse_exits_1(tmp_path: Path) -> None:
@@ -159,16 +177,89 @@ def test_nothing_to_analyse_exits_1(tmp_path: Path) -> None:
     assert "no files" in result.stderr
 
 
-def test_as_a_real_process(library: Path) -> None:
-    """Through the installed ``samplemind`` entry point when there is one."""
+def analyze_command(*args: str) -> list[str]:
+    """The installed ``samplemind analyze`` entry point when there is one."""
     entry_point = Path(sys.executable).with_name("samplemind")
     if entry_point.exists():
-        command = [str(entry_point), "analyze", "--json", str(library)]
-    else:
-        command = [sys.executable, "-m", "samplemind.analyze_command", "--json", str(library)]
+        return [str(entry_point), "analyze", *args]
+    return [sys.executable, "-m", "samplemind.analyze_command", *args]
+
+
+def test_as_a_real_process(library: Path) -> None:
+    command = analyze_command("--json", str(library))
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 1, done.stderr
     records = by_name(json_records(done.stdout))
     assert records["corrupt.wav"]["error"]["code"] == "decode_error"
     assert_sane(records["kick.flac"])
     assert "4 files, 3 ok, 1 error" in done.stderr
+
+
+def test_a_fifo_or_a_device_named_explicitly_gets_an_error_record(
+    library: Path, tmp_path: Path
+) -> None:
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)  # opening it for reading would wait for a writer forever
+    kick = library / "drums" / "kick.flac"
+    for workers in ("1", "2"):
+        command = analyze_command("--json", "--workers", workers, str(fifo), "/dev/zero", str(kick))
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 1, done.stderr
+        records = by_name(json_records(done.stdout))
+        for name in ("pipe.wav", "zero"):
+            assert records[name]["error"]["code"] == "unsupported_format", records[name]
+            assert "not a regular file" in records[name]["error"]["message"]
+        assert "named pipe" in records["pipe.wav"]["error"]["message"]
+        assert "device" in records["zero"]["error"]["message"]
+        assert_sane(records["kick.flac"])
+        assert "3 files, 1 ok, 2 errors" in done.stderr
+
+
+STDOUT_ENVIRONMENTS = {
+    # Python escapes undecodable bytes back to raw bytes on stdout in this locale
+    "C.UTF-8 locale": {"LC_ALL": "C.UTF-8"},
+    # as in a desktop's en_US.UTF-8 locale: stdout refuses surrogate escapes
+    "strict UTF-8": {"LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf-8"},
+    "Latin-1 terminal": {"LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "latin-1"},
+}
+
+
+def _environment(overrides: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LC_", "LANG", "PYTHONIO"))}
+    return {**env, "PYTHONUTF8": "0", **overrides}
+
+
+def _without_surrogates(value: Any) -> None:
+    json.dumps(value, ensure_ascii=False).encode("utf-8")  # raises on a lone surrogate
+
+
+@pytest.fixture
+def latin1_named(library: Path, tmp_path: Path) -> Path:
+    """A copy of a valid file under a name that is not UTF-8 (Latin-1 ``café``)."""
+    folder = tmp_path / "old pack"
+    folder.mkdir()
+    name = os.fsdecode(b"caf\xe9 kick.flac")
+    shutil.copy(library / "drums" / "kick.flac", folder / name)
+    return folder
+
+
+@pytest.mark.parametrize("stdout", sorted(STDOUT_ENVIRONMENTS))
+@pytest.mark.parametrize("given", ["folder", "file"])
+def test_a_name_that_is_not_utf8_is_printed_escaped(
+    latin1_named: Path, given: str, stdout: str
+) -> None:
+    path = latin1_named if given == "folder" else next(latin1_named.iterdir())
+    env = _environment(STDOUT_ENVIRONMENTS[stdout])
+    for mode in ((), ("--json",)):
+        command = analyze_command(*mode, "--workers", "1", str(path))
+        done = subprocess.run(command, capture_output=True, timeout=120, check=False, env=env)
+        stdout, stderr = done.stdout.decode("utf-8"), done.stderr.decode("utf-8")
+        assert done.returncode == 0, stderr
+        assert "Traceback" not in stderr
+        if mode:
+            [record] = json_records(stdout)
+            _without_surrogates(record)
+            assert record["path"].endswith("caf\\xe9 kick.flac"), record["path"]
+            assert_sane(record)
+        else:
+            assert "caf\\xe9 kick.flac" in stdout

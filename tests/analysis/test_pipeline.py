@@ -330,6 +330,31 @@ def test_a_dying_worker_costs_only_its_file(
     assert "died" in records[2].error["message"]  # type: ignore[index]
 
 
+def _child_processes() -> set[int]:
+    tasks = Path("/proc/self/task").iterdir()
+    return {int(pid) for task in tasks for pid in (task / "children").read_text().split()}
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts children in /proc")
+def test_a_pool_starts_no_more_processes_than_files(tmp_path: Path) -> None:
+    path = bass_808_file(tmp_path)
+    before = _child_processes()
+    records = batch.analyze_many([path, path], workers=16)
+    next(records)  # the pool is running now
+    started = _child_processes() - before
+    assert len(list(records)) == 1
+    assert 1 <= len(started) <= 2, started
+
+
+def test_a_pool_is_capped_at_four_processes_per_cpu() -> None:
+    assert 4 * (os.cpu_count() or 1) == batch.MAX_WORKERS
+    many = [f"{i}.wav" for i in range(batch.MAX_WORKERS + 10)]
+    assert batch.pool_size(100_000, many) == batch.MAX_WORKERS
+    assert batch.pool_size(100_000, iter(many)) == batch.MAX_WORKERS  # length unknown
+    assert batch.pool_size(3, many) == 3
+    assert batch.pool_size(8, ["a.wav", "b.wav"]) == 2
+
+
 @pytest.mark.parametrize("workers", [0, -1, 1.5])
 def test_analyze_many_validates_workers(workers: Any) -> None:
     with pytest.raises(ValueError, match="workers"):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -154,3 +157,55 @@ def test_a_wrong_password_or_no_server_is_a_clear_error(database_url: str, tmp_p
     assert code == 1 and "login failed" in output
     code, output = run_import(f"http://127.0.0.1:{free_port()}", str(tmp_path / "hit.wav"))
     assert code == 1 and "cannot reach the server" in output
+
+
+def import_process(server: str, *args: str) -> subprocess.CompletedProcess[bytes]:
+    """``samplemind import`` as a real process, in a UTF-8 locale whose stdout is strict."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LC_", "PYTHONIO"))}
+    env.update({"LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf-8", "PYTHONUTF8": "0"})
+    env["SAMPLEMIND_PASSWORD"] = PASSWORD
+    samplemind = Path(sys.executable).with_name("samplemind")
+    command = [str(samplemind), "import", "--server", server, "--email", "alice@example.com"]
+    return subprocess.run([*command, *args], capture_output=True, timeout=120, check=False, env=env)
+
+
+def test_a_file_name_that_is_not_utf8_is_uploaded_with_replacement_characters(
+    database_url: str, tmp_path: Path
+) -> None:
+    kick, snare = corpus_file("bd"), corpus_file("sd")
+    root = tmp_path / "Old pack"
+    write(root / os.fsdecode(b"caf\xe9 kick.flac"), kick[1])
+    write(root / snare[0], snare[1])
+    settings = library_settings(database_url, tmp_path)
+    with serving(settings) as server:
+        register(server, "alice@example.com")
+        plain = import_process(server, str(root / os.fsdecode(b"caf\xe9 kick.flac")))
+        as_json = import_process(server, "--json", str(root))
+        items = library(server, "alice@example.com")
+    assert plain.returncode == 0, plain.stderr.decode(errors="replace")
+    assert plain.stdout.decode().strip().endswith("1 uploaded, 0 already in the library, 0 refused")
+    assert as_json.returncode == 0, as_json.stderr.decode(errors="replace")
+    summary = json.loads(as_json.stdout.decode("utf-8").strip().splitlines()[-1])
+    assert (summary["uploaded"], summary["duplicates"], summary["rejected"]) == (1, 1, [])
+    names = sorted(str(item["original_filename"]) for item in items)
+    assert names == sorted(["caf\ufffd kick.flac", snare[0]])
+
+
+def test_a_named_pipe_named_explicitly_is_refused_and_the_rest_uploaded(
+    database_url: str, tmp_path: Path
+) -> None:
+    kick = write(tmp_path / "kick.flac", corpus_file("bd")[1])
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)
+    settings = library_settings(database_url, tmp_path)
+    with serving(settings) as server:
+        register(server, "alice@example.com")
+        done = import_process(server, "--json", str(fifo), "/dev/zero", str(kick))
+        items = library(server, "alice@example.com")
+    assert done.returncode == 1, done.stderr.decode(errors="replace")
+    summary = json.loads(done.stdout.decode("utf-8").strip().splitlines()[-1])
+    assert summary["uploaded"] == 1
+    refused = {(r["file"], r["code"]) for r in summary["rejected"]}
+    assert refused == {("pipe.wav", "unsupported_format"), ("zero", "unsupported_format")}
+    assert all("not a regular file" in r["message"] for r in summary["rejected"])
+    assert [item["original_filename"] for item in items] == ["kick.flac"]

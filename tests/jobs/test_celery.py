@@ -13,14 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import numpy as np
 import pytest
 
 from samplemind.app import create_app
 from samplemind.core.config import Settings
 from samplemind.jobs.celery_app import create_celery, queued_messages, sweep_once
 from tests.conftest import REDIS_URL, running_client
-from tests.samples.conftest import Account, corpus_file, library_settings, new_account, wav_bytes
+from tests.samples.conftest import (
+    Account,
+    corpus_file,
+    library_settings,
+    long_take,
+    new_account,
+)
 from tests.seaweed import SeaweedS3
 
 
@@ -171,27 +176,14 @@ async def _sample(alice: Account, sample_id: str) -> dict[str, Any]:
     return sample
 
 
-async def _wait_until_running(alice: Account, job_id: str) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        job = (await alice.get(f"/api/v1/jobs/{job_id}")).json()
-        if job["status"] == "running":
-            return
-        assert job["status"] == "queued", job
-        await asyncio.sleep(0.02)
-    raise AssertionError("the job never started")
-
-
 async def test_a_job_survives_its_worker_being_killed(
     celery_settings: Settings, worker: Worker
 ) -> None:
-    rng = np.random.default_rng(7)
-    long_audio = (0.1 * rng.standard_normal(44100 * 400)).astype(np.float32)  # 400 s: slow enough
     async with running_client(create_app(celery_settings)) as client:
         alice = await new_account(client, "alice@example.com")
-        [item] = await alice.upload_ok(("long take.wav", wav_bytes(long_audio)))
+        [item] = await alice.upload_ok(long_take())
         job_id = item["job"]["id"]
-        await _wait_until_running(alice, job_id)
+        await alice.wait_until_running(job_id)
         worker.kill()
         interrupted = (await alice.get(f"/api/v1/jobs/{job_id}")).json()
         assert interrupted["status"] == "running"
@@ -232,3 +224,31 @@ async def test_sweeper_resends_queued_jobs_only_once_the_broker_lost_them(
     assert set(await asyncio.to_thread(sweep_once, app, celery_settings)) == job_ids
     assert await asyncio.to_thread(queued_messages, app, queue=queue) == 2
     assert await asyncio.to_thread(sweep_once, app, celery_settings) == []  # just re-sent
+
+
+def _task_outcome(log: Path) -> str:
+    """The worker log's first line saying how a task ended (succeeded, retry, raised)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for line in log.read_text(errors="replace").splitlines():
+            if "Task samplemind.analyze[" in line and "received" not in line:
+                return line
+        time.sleep(0.1)
+    raise AssertionError(f"no task ended:\n{log.read_text(errors='replace')}")
+
+
+async def test_a_sample_deleted_while_analysed_ends_its_task_quietly(
+    celery_settings: Settings, worker: Worker
+) -> None:
+    async with running_client(create_app(celery_settings)) as client:
+        alice = await new_account(client, "alice@example.com")
+        [item] = await alice.upload_ok(long_take())
+        job_id, sample_id = item["job"]["id"], item["sample"]["id"]
+        await alice.wait_until_running(job_id)
+        deleted = await alice.client.delete(f"/api/v1/audio/{sample_id}", headers=alice.headers)
+        assert deleted.status_code == 204
+        outcome = await asyncio.to_thread(_task_outcome, worker.log)
+        assert (await alice.get(f"/api/v1/jobs/{job_id}")).status_code == 404  # went with it
+    assert "succeeded" in outcome and "'skipped'" in outcome, outcome
+    log = worker.log.read_text(errors="replace")
+    assert "Traceback" not in log and "StaleDataError" not in log, log

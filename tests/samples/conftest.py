@@ -64,6 +64,16 @@ class Account:
             await asyncio.sleep(0.2)
         raise AssertionError(f"job {job_id} did not finish: {job}")
 
+    async def wait_until_running(self, job_id: str) -> None:
+        deadline = time.monotonic() + JOB_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            job = (await self.get(f"/api/v1/jobs/{job_id}")).json()
+            if job["status"] == "running":
+                return
+            assert job["status"] == "queued", job
+            await asyncio.sleep(0.02)
+        raise AssertionError("the job never started")
+
     async def ingest(
         self, *files: tuple[str, bytes], folder: str | None = None
     ) -> list[dict[str, Any]]:
@@ -120,6 +130,13 @@ def wav_bytes(
     buffer = io.BytesIO()
     sf.write(buffer, samples, sample_rate, subtype=subtype, format=fmt)
     return buffer.getvalue()
+
+
+def long_take() -> tuple[str, bytes]:
+    """400 s of noise: its analysis takes long enough to act on the job while it runs."""
+    rng = np.random.default_rng(7)
+    audio = (0.1 * rng.standard_normal(44100 * 400)).astype(np.float32)
+    return "long take.wav", wav_bytes(audio)
 
 
 def corpus_file(label: str, index: int = 0) -> tuple[str, bytes]:

@@ -11,6 +11,9 @@ which sample packs are full of and which would only add noise to the output.
 Order: :func:`analyze_many` yields the records in input order. At most
 ``4 * workers`` files are in flight, so a list of 100,000 paths is never queued
 at once and a slow file delays the output, not the workers, by at most that much.
+
+Pool size: at most one process per file and :data:`MAX_WORKERS`, whatever is asked
+(the pool forks all its processes at once; past the cores, more only cost memory).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import math
 import os
 import signal
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -32,7 +35,10 @@ from .errors import AnalysisErrorCode
 from .pipeline import DEFAULT_MAX_DURATION, analyze_file
 from .record import AnalysisRecord
 
-__all__ = ["NON_AUDIO_SUFFIXES", "analyze_many", "iter_audio_paths"]
+__all__ = ["MAX_WORKERS", "NON_AUDIO_SUFFIXES", "analyze_many", "iter_audio_paths", "pool_size"]
+
+MAX_WORKERS = 4 * (os.cpu_count() or 1)
+"""The most processes a pool starts."""
 
 # fmt: off
 NON_AUDIO_SUFFIXES: frozenset[str] = frozenset(
@@ -115,7 +121,8 @@ def analyze_many(
         paths: the files (expand folders first with :func:`iter_audio_paths`);
             consumed lazily.
         workers: processes to use; ``None`` means ``os.cpu_count()``. ``1``
-            analyses in this process, without a pool.
+            analyses in this process, without a pool; more starts a pool of
+            :func:`pool_size` processes.
         embedding: also compute each file's embedding.
         max_duration: longest audio accepted, in seconds.
 
@@ -133,7 +140,15 @@ def analyze_many(
     task = functools.partial(_analyze_path, embedding=embedding, max_duration=max_duration)
     if workers == 1:
         return _analyze_in_process(paths, task=task)
-    return _analyze_in_pool(paths, task=task, workers=workers)
+    return _analyze_in_pool(paths, task=task, workers=pool_size(workers, paths))
+
+
+def pool_size(workers: int, paths: Iterable[object]) -> int:
+    """``workers`` capped at :data:`MAX_WORKERS` and, when ``paths`` has a length, at it."""
+    size = min(workers, MAX_WORKERS)
+    if isinstance(paths, Sized):
+        size = min(size, max(1, len(paths)))
+    return size
 
 
 def _analyze_in_process(

@@ -22,7 +22,9 @@ MP2/MP1   MPEG Layer II / Layer I                        MPEG_LAYER_II…
 Every failure is an :class:`AnalysisError`:
 
 * ``unsupported_format``: not one of the containers above (text, images, AAC,
-  FLAC-in-Ogg…), or a sample rate outside ``MIN_SAMPLE_RATE``–``MAX_SAMPLE_RATE``.
+  FLAC-in-Ogg…), a sample rate outside ``MIN_SAMPLE_RATE``–``MAX_SAMPLE_RATE``,
+  or a path that is not a regular file (a named pipe or a device, whose read
+  may wait for a writer or never end).
 * ``decode_error``: a recognised container that is corrupt or truncated (its
   header declares more audio than the file holds), that libsndfile cannot
   decode, or that holds NaN/inf samples or float samples beyond
@@ -38,10 +40,12 @@ Every failure is an :class:`AnalysisError`:
 
 from __future__ import annotations
 
+import errno
 import io
 import math
 import os
 import re
+import stat
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -181,13 +185,51 @@ def _open_source(source: AudioSource) -> Iterator[BinaryIO]:
         yield io.BytesIO(source)
     elif isinstance(source, str | os.PathLike):
         try:
-            handle = open(source, "rb")  # noqa: SIM115 -- closed by the with below
+            handle = open_regular_file(source)
         except OSError as exc:
             raise _decode_error(f"cannot open {os.fspath(source)!r}: {exc.strerror}") from exc
         with handle:
             yield handle
     else:
         yield _seekable_from_start(source)
+
+
+def open_regular_file(path: str | os.PathLike[str]) -> BinaryIO:
+    """Open ``path`` for reading in binary mode, unless it is a named pipe or a device.
+
+    Raises:
+        AnalysisError: ``unsupported_format`` for a named pipe, device or socket.
+        OSError: it cannot be opened, or is a folder.
+    """
+    _refuse_special(os.stat(path).st_mode, path)  # before opening: a device may react to it
+    # Non-blocking: a FIFO swapped in since the check must not wait for a writer.
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        _refuse_special(os.fstat(descriptor).st_mode, path)
+        os.set_blocking(descriptor, True)
+        return open(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)  # open() leaves a descriptor it was given open when it fails
+        raise
+
+
+def _refuse_special(mode: int, path: str | os.PathLike[str]) -> None:
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), os.fspath(path))
+    if not stat.S_ISREG(mode):
+        raise AnalysisError(
+            AnalysisErrorCode.UNSUPPORTED_FORMAT, f"not a regular file: {_special_kind(mode)}"
+        )
+
+
+def _special_kind(mode: int) -> str:
+    kinds = (
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((name for test, name in kinds if test(mode)), "a special file")
 
 
 def _seekable_from_start(stream: BinaryIO) -> BinaryIO:

@@ -17,13 +17,12 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from os import PathLike
-from pathlib import Path
 from typing import Any, cast, get_args
 
 import numpy as np
 
 from .classify import decide_category, load_category_model
-from .decode import decode_audio
+from .decode import decode_audio, open_regular_file
 from .descriptors import compute_descriptors
 from .embedding import compute_embedding
 from .errors import AnalysisError, AnalysisErrorCode
@@ -75,7 +74,8 @@ def analyze_file(
 
     Returns:
         The record; ``record.error`` is ``{"code", "message"}`` when the file
-        could not be read or analysed (an unreadable file is a ``decode_error``).
+        could not be read or analysed (an unreadable file is a ``decode_error``;
+        a named pipe or a device, never read, is ``unsupported_format``).
 
     Raises:
         ValueError: ``max_duration`` is not a positive finite number. Nothing
@@ -84,13 +84,20 @@ def analyze_file(
     _check_max_duration(max_duration)
     name = str(path)
     try:
-        data = Path(path).read_bytes()
+        with open_regular_file(path) as handle:
+            data = handle.read()
+    except AnalysisError as exc:
+        return _unread_file_record(name, exc.code, exc.message)
     except OSError as exc:
-        record = AnalysisRecord(path=name)
-        _collect_hints(record, name)
-        _set_error(record, AnalysisErrorCode.DECODE_ERROR, f"cannot read file: {exc}")
-        return record
+        return _unread_file_record(name, AnalysisErrorCode.DECODE_ERROR, f"cannot read file: {exc}")
     return analyze_bytes(data, name=name, embedding=embedding, max_duration=max_duration)
+
+
+def _unread_file_record(name: str, code: AnalysisErrorCode, message: str) -> AnalysisRecord:
+    record = AnalysisRecord(path=name)
+    _collect_hints(record, name)
+    _set_error(record, code, message)
+    return record
 
 
 def analyze_bytes(

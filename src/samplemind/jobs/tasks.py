@@ -2,7 +2,8 @@
 
 It is idempotent and safe to retry: a job is claimed with a lease by one atomic UPDATE
 (queued, or running with an expired lease, i.e. its worker died), and its result is
-written in one transaction with the job's completion.
+written in one transaction with the job's completion. A sample deleted while its job
+runs takes the job row with it; the task then drops its result and ends as "skipped".
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from samplemind.analysis.pipeline import analyze_bytes
@@ -124,6 +125,8 @@ async def run_analysis_job(job_id: uuid.UUID, ctx: WorkerContext) -> str:
         try:
             data = await asyncio.to_thread(ctx.storage.read_bytes, sample.content_sha256)
         except Exception as exc:
+            if await _lock_sample(db, sample.id) is None:  # deleted, and its file with it
+                return await _drop(db, job_id)
             await _release(db, ctx, job, sample, error=exc)
             raise
         record = analyze_bytes(
@@ -132,6 +135,8 @@ async def run_analysis_job(job_id: uuid.UUID, ctx: WorkerContext) -> str:
             embedding=True,
             max_duration=ctx.settings.max_audio_duration_seconds,
         )
+        if await _lock_sample(db, sample.id) is None:
+            return await _drop(db, job_id)
         store_analysis(sample, record)
         if record.error:
             await _fail(db, ctx, job, sample, **record.error)
@@ -141,6 +146,28 @@ async def run_analysis_job(job_id: uuid.UUID, ctx: WorkerContext) -> str:
         events: list[OwnedEvent] = [(job.owner_id, job_event(job)), (job.owner_id, analyzed)]
         await commit_with_events(db, ctx.publisher, events)
         return "done"
+
+
+async def _lock_sample(db: AsyncSession, sample_id: uuid.UUID) -> Sample | None:
+    """The sample as it is now, locked until the commit; ``None`` once deleted.
+
+    The lock makes a concurrent delete wait for the result to be written instead of
+    removing the rows under it; the fresh copy keeps corrections made meanwhile.
+    """
+    sample: Sample | None = await db.scalar(
+        select(Sample)
+        .where(Sample.id == sample_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return sample
+
+
+async def _drop(db: AsyncSession, job_id: uuid.UUID) -> str:
+    """End a job whose sample was deleted while it ran (the job row went with it)."""
+    await db.rollback()
+    logger.info("analysis job %s dropped: its sample was deleted meanwhile", job_id)
+    return "skipped"
 
 
 async def _release(
