@@ -7,6 +7,8 @@ import json
 import math
 import multiprocessing
 import os
+import struct
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -238,6 +240,49 @@ def test_too_long_keeps_the_hints(tmp_path: Path) -> None:
     assert record.error is not None and record.error["code"] == "too_long"
     assert record.hints.get("bpm") == 120
     assert record.bpm is None
+
+
+def _sparse_wav_of_hours(path: Path) -> Path:
+    """A 1.9 GB WAV of 6,500 s of silence, sparse: it takes no disk space."""
+    fmt = struct.pack("<HHIIHH", 1, 2, 48000, 48000 * 6, 6, 24)
+    data_size = 0x7000_0000  # below the size libsndfile takes for a placeholder
+    header = (
+        b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + data_size) + b"WAVE"
+        + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+        + b"data" + struct.pack("<I", data_size)
+    )  # fmt: skip
+    with path.open("wb") as handle:
+        handle.write(header)
+        handle.truncate(len(header) + data_size)
+    return path
+
+
+def test_a_huge_file_is_too_long_without_being_read_into_memory(tmp_path: Path) -> None:
+    path = _sparse_wav_of_hours(tmp_path / "Loop_90bpm.wav")
+    tracemalloc.start()
+    try:
+        record = analyze_file(path)
+        _, peak_bytes = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert record.error is not None and record.error["code"] == "too_long"
+    assert peak_bytes < 32 << 20
+    assert record.sha256 is None  # not worth reading gigabytes for
+    assert record.hints.get("bpm") == 90
+
+
+def test_a_large_file_streams_to_the_same_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = drum_loop_file(tmp_path)
+    from_bytes = analyze_bytes(path.read_bytes(), name=str(path), embedding=True)
+    monkeypatch.setattr(pipeline, "WHOLE_READ_MAX_BYTES", 1024)  # every file is "large"
+    streamed = analyze_file(path, embedding=True)
+    assert streamed.as_dict() == from_bytes.as_dict()
+    broken = BROKEN_FILES["decode_error"](tmp_path)
+    record = analyze_file(broken)
+    assert record.error is not None and record.error["code"] == "decode_error"
+    assert record.sha256 == hashlib.sha256(broken.read_bytes()).hexdigest()
 
 
 def test_missing_file_is_a_decode_error(tmp_path: Path) -> None:

@@ -194,7 +194,7 @@ def _open_source(source: AudioSource) -> Iterator[BinaryIO]:
         yield _seekable_from_start(source)
 
 
-def open_regular_file(path: str | os.PathLike[str]) -> BinaryIO:
+def open_regular_file(path: str | os.PathLike[str]) -> io.BufferedReader:
     """Open ``path`` for reading in binary mode, unless it is a named pipe or a device.
 
     Raises:

@@ -12,8 +12,10 @@ Only ``KeyboardInterrupt`` and ``SystemExit`` (``BaseException``) pass through.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import math
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from os import PathLike
@@ -42,6 +44,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_DURATION = 1200.0
 """Longest audio (seconds) analysed by default; longer files get ``too_long``."""
+WHOLE_READ_MAX_BYTES = 64 << 20
+"""Larger files are decoded from disk, not read into memory first, so an over-long
+one is refused from its header (hours of audio are gigabytes)."""
 
 _VALUE_SOURCES: frozenset[str] = frozenset(get_args(ValueSource))
 
@@ -85,12 +90,37 @@ def analyze_file(
     name = str(path)
     try:
         with open_regular_file(path) as handle:
+            if os.fstat(handle.fileno()).st_size > WHOLE_READ_MAX_BYTES:
+                return _analyze_large_file(
+                    handle, name=name, embedding=embedding, max_duration=max_duration
+                )
             data = handle.read()
     except AnalysisError as exc:
         return _unread_file_record(name, exc.code, exc.message)
     except OSError as exc:
         return _unread_file_record(name, AnalysisErrorCode.DECODE_ERROR, f"cannot read file: {exc}")
     return analyze_bytes(data, name=name, embedding=embedding, max_duration=max_duration)
+
+
+def _analyze_large_file(
+    handle: io.BufferedReader, *, name: str, embedding: bool, max_duration: float
+) -> AnalysisRecord:
+    """:func:`analyze_file` of a file too large to read into memory first.
+
+    The decoder reads it from disk and refuses an over-long one from its
+    header; the SHA-256 is then streamed, except for ``too_long`` files.
+    """
+    record = AnalysisRecord(path=name)
+    hints = _collect_hints(record, name)
+    decoded: DecodedAudio | None = None
+    with _feature(record, "decode"):
+        decoded = decode_audio(handle, max_duration=max_duration)
+    if record.error is None or record.error["code"] != AnalysisErrorCode.TOO_LONG.value:
+        handle.seek(0)
+        record.sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
+    if decoded is not None:
+        _analyze_decoded(record, decoded, hints, embedding=embedding)
+    return record
 
 
 def _unread_file_record(name: str, code: AnalysisErrorCode, message: str) -> AnalysisRecord:
@@ -154,6 +184,13 @@ def analyze_bytes_with_features(
         decoded = decode_audio(data, max_duration=max_duration)
     if decoded is None:
         return record, None
+    return record, _analyze_decoded(record, decoded, hints, embedding=embedding)
+
+
+def _analyze_decoded(
+    record: AnalysisRecord, decoded: DecodedAudio, hints: Any, *, embedding: bool
+) -> np.ndarray | None:
+    """Every field after decoding; returns the classifier's input vector (or ``None``)."""
     _fill_format(record, decoded)
     _fill_loudness(record, decoded)
 
@@ -161,13 +198,13 @@ def analyze_bytes_with_features(
     with _feature(record, "prepare"):
         signal = prepare(decoded)
     if signal is None:
-        return record, None
+        return None
     features = _fill_features(record, signal, hints)
     if embedding:
         with _feature(record, "embedding"):
             vector = np.asarray(compute_embedding(signal), dtype=np.float64)
             record.embedding = [round(float(v), _EMBEDDING_DIGITS) for v in vector]
-    return record, features
+    return features
 
 
 def _check_max_duration(max_duration: float) -> None:
