@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import os
 import re
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -187,3 +188,12 @@ class LocalStorage:
             with contextlib.suppress(FileNotFoundError):
                 if partial.stat().st_mtime < cutoff:
                     partial.unlink()
+
+
+def remove_stale_dirs(root: Path, *, older_than_seconds: float = 3600) -> None:
+    """Remove the subdirectories of ``root`` a crash left (not those still in use)."""
+    cutoff = time.time() - older_than_seconds
+    for directory in root.glob("*/"):
+        with contextlib.suppress(FileNotFoundError):
+            if directory.stat().st_mtime < cutoff:
+                shutil.rmtree(directory, ignore_errors=True)
