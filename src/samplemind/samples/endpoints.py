@@ -65,7 +65,7 @@ def sample_read(sample: Sample, *, with_analysis: bool = True) -> SampleRead:
     "/upload",
     status_code=status.HTTP_201_CREATED,
     response_model=UploadResponse,
-    responses=error_responses(400, 401, 413, 415, 422),
+    responses=error_responses(400, 401, 409, 413, 415, 422),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -101,7 +101,9 @@ async def upload(
     """Upload one file (`file`) or many (`files`); each is analysed in the background.
 
     Identical content already in your library comes back marked `duplicate`. Content that
-    is not audio (415) or cannot be decoded (422) is refused and nothing is kept.
+    is not audio (415) or cannot be decoded (422) is refused and nothing is kept; so is a
+    file whose content a concurrent deletion removed before it became a sample (409
+    `upload_conflict`: upload it again).
     """
     settings = request.app.state.settings
     try:

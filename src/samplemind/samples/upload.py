@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from samplemind.analysis.decode import decode_audio
 from samplemind.analysis.errors import AnalysisError, AnalysisErrorCode
-from samplemind.core.errors import AppError
+from samplemind.core.errors import AppError, Conflict
 from samplemind.jobs.models import Job
 from samplemind.samples.models import Sample
 from samplemind.samples.multipart import ReceivedFile, UnsupportedMediaType
@@ -28,6 +28,16 @@ _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 class InvalidAudio(AppError):
     status_code = 422
+
+
+class UploadConflict(Conflict):
+    """The stored file went away: a concurrent removal of the content's last sample
+    deleted it after it was received. The upload is gone with it; the client resends."""
+
+    code = "upload_conflict"
+
+    def __init__(self) -> None:
+        super().__init__("The upload collided with a deletion; please upload again")
 
 
 @dataclass
@@ -68,6 +78,8 @@ def check_audio(storage: Storage, sha256: str, *, max_duration: float) -> None:
             decode_audio(handle, max_duration=max_duration)
     except AnalysisError as exc:
         raise audio_error(exc.code.value, exc.message) from exc
+    except FileNotFoundError as exc:
+        raise UploadConflict from exc
 
 
 async def lock_content(db: AsyncSession, sha256: str) -> None:
@@ -120,10 +132,7 @@ async def add_sample(
         async with db.begin_nested():
             await lock_content(db, sha256)
             if not await asyncio.to_thread(storage.exists, sha256):
-                raise AppError(  # deleted by a concurrent removal of the last copy
-                    "The upload collided with a deletion; please upload again",
-                    code="upload_conflict",
-                )
+                raise UploadConflict
             db.add(sample)
             await db.flush()
     except IntegrityError:  # the same content arrived twice at once
