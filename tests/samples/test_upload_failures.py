@@ -4,13 +4,17 @@ left behind (no row, no stored file)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import hashlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from samplemind.app import create_app
 from samplemind.core.config import Settings
@@ -75,5 +79,66 @@ async def test_upload_racing_the_deletion_of_its_content_is_409(backend: Backend
         slots.release()
         response = await upload
     assert_error(response, 409, "upload_conflict")
+    assert await _row_counts(backend.settings) == (0, 0)
+    assert backend.stored() == []
+
+
+@asynccontextmanager
+async def content_locked(settings: Settings, sha256: str) -> AsyncIterator[AsyncConnection]:
+    """Hold the lock a deletion of ``sha256`` holds (``release_content``)."""
+    assert settings.database_url
+    engine = create_async_engine(settings.database_url)
+    try:
+        async with engine.connect() as connection:
+            lock = text("SELECT pg_advisory_lock(hashtextextended(:sha, 0))")
+            await connection.execute(lock, {"sha": sha256})
+            yield connection
+    finally:
+        await engine.dispose()
+
+
+async def blocked_pid(connection: AsyncConnection, request: asyncio.Task[httpx.Response]) -> int:
+    """The database session of ``request`` once it waits for the content lock."""
+    waiting = text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+    while (pid := await connection.scalar(waiting)) is None:
+        if request.done():
+            raise AssertionError(f"the request ended first: {request.result().text}")
+        await asyncio.sleep(0.05)
+    return int(pid)
+
+
+async def test_a_later_file_deleted_before_it_is_added_is_refused_alone(
+    backend: Backend,
+) -> None:
+    first, second = corpus_file("lt"), corpus_file("mt")
+    second_sha = hashlib.sha256(second[1]).hexdigest()
+    app = create_app(backend.settings)
+    async with running_client(app) as client:
+        alice = await new_account(client, "alice@example.com")
+        async with content_locked(backend.settings, second_sha) as connection:
+            upload = asyncio.create_task(alice.upload(first, second))
+            await blocked_pid(connection, upload)  # the first file is added, not committed
+            await asyncio.to_thread(app.state.storage.delete, second_sha)
+        response = await upload
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert [item["sample"]["original_filename"] for item in body["items"]] == [first[0]]
+    assert [error["error"]["code"] for error in body["errors"]] == ["upload_conflict"]
+    assert await _row_counts(backend.settings) == (1, 1)
+    assert backend.stored() == [hashlib.sha256(first[1]).hexdigest()]
+
+
+async def test_a_batch_that_fails_half_way_leaves_nothing(backend: Backend) -> None:
+    first, second = corpus_file("ht"), corpus_file("sh")
+    second_sha = hashlib.sha256(second[1]).hexdigest()
+    app = create_app(backend.settings)
+    async with running_client(app) as client:
+        alice = await new_account(client, "alice@example.com")
+        async with content_locked(backend.settings, second_sha) as connection:
+            upload = asyncio.create_task(alice.upload(first, second))
+            pid = await blocked_pid(connection, upload)  # the first file is added
+            await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        response = await upload
+    assert_error(response, 500, "internal_error")  # the database went away mid-request
     assert await _row_counts(backend.settings) == (0, 0)
     assert backend.stored() == []

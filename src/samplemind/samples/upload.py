@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import uuid
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from samplemind.samples.models import Sample
 from samplemind.samples.multipart import ReceivedFile, UnsupportedMediaType
 from samplemind.samples.service import apply_effective_values
 from samplemind.samples.storage import Storage
+
+logger = logging.getLogger(__name__)
 
 MAX_NAME_LENGTH = 512
 MAX_FOLDER_LENGTH = 1024
@@ -98,6 +101,21 @@ async def release_content(db: AsyncSession, storage: Storage, sha256: str) -> No
     if not in_use:
         await asyncio.to_thread(storage.delete, sha256)
     await db.commit()
+
+
+async def release_all(db: AsyncSession, storage: Storage, files: list[ReceivedFile]) -> None:
+    """After a failed upload: drop its changes and each of its files no sample uses.
+
+    Best effort, so that the failure itself is reported: with the storage or the
+    database unreachable, a file can stay (logged).
+    """
+    await db.rollback()
+    for sha256 in dict.fromkeys(received.blob.sha256 for received in files):
+        try:
+            await release_content(db, storage, sha256)
+        except Exception:
+            logger.exception("could not delete %s after a failed upload", sha256)
+            await db.rollback()
 
 
 async def add_sample(
