@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from samplemind.app import create_app
 from samplemind.core.config import Settings
 from tests.auth.helpers import assert_error
-from tests.conftest import running_client
+from tests.conftest import free_port, running_client
 from tests.samples.conftest import corpus_file, library_settings, new_account
 from tests.samples.test_upload import _row_counts
 from tests.seaweed import SeaweedS3
@@ -142,3 +142,52 @@ async def test_a_batch_that_fails_half_way_leaves_nothing(backend: Backend) -> N
     assert_error(response, 500, "internal_error")  # the database went away mid-request
     assert await _row_counts(backend.settings) == (0, 0)
     assert backend.stored() == []
+
+
+async def test_upload_to_storage_that_does_not_answer_is_503(
+    database_url: str, tmp_path: Path
+) -> None:
+    nothing_listens = f"http://127.0.0.1:{free_port()}"
+    overrides = SeaweedS3(tmp_path, endpoint_url=nothing_listens).settings_overrides("audio")
+    settings = library_settings(database_url, tmp_path, **overrides)
+    async with running_client(create_app(settings)) as client:
+        alice = await new_account(client, "alice@example.com")
+        response = await alice.upload(corpus_file("rd"))
+    assert_error(response, 503, "storage_unavailable")
+    assert await _row_counts(settings) == (0, 0)
+
+
+def _file_part(name: str, data: bytes) -> bytes:
+    """A multipart part, without the boundary line before it."""
+    headers = f'Content-Disposition: form-data; name="files"; filename="{name}"\r\n\r\n'
+    return headers.encode() + data + b"\r\n"
+
+
+async def test_storage_stopped_half_way_through_a_batch_is_503(
+    database_url: str, tmp_path: Path
+) -> None:
+    (tmp_path / "s3").mkdir()
+    server = SeaweedS3(tmp_path / "s3")
+    server.start()
+    prefix = server.new_prefix()
+    settings = library_settings(database_url, tmp_path, **server.settings_overrides(prefix))
+    (first_name, first), (second_name, second) = corpus_file("cr"), corpus_file("tb")
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"--xyz\r\n" + _file_part(first_name, first) + b"--xyz\r\n"  # first part ends
+        while True:  # until the first file is in the bucket
+            if await asyncio.to_thread(server.keys, prefix):
+                break
+            await asyncio.sleep(0.05)
+        server.stop()
+        yield _file_part(second_name, second) + b"--xyz--\r\n"
+
+    try:
+        async with running_client(create_app(settings)) as client:
+            alice = await new_account(client, "alice@example.com")
+            headers = {**alice.headers, "Content-Type": "multipart/form-data; boundary=xyz"}
+            response = await client.post("/api/v1/audio/upload", content=body(), headers=headers)
+    finally:
+        server.stop()
+    assert_error(response, 503, "storage_unavailable")
+    assert await _row_counts(settings) == (0, 0)  # the first file stays in the dead bucket

@@ -73,7 +73,7 @@ def sample_read(sample: Sample, *, with_analysis: bool = True) -> SampleRead:
     "/upload",
     status_code=status.HTTP_201_CREATED,
     response_model=UploadResponse,
-    responses=error_responses(400, 401, 409, 413, 415, 422),
+    responses=error_responses(400, 401, 409, 413, 415, 422, 503),
     openapi_extra={
         "requestBody": {
             "required": True,
