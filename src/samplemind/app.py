@@ -38,7 +38,7 @@ from samplemind.oauth.endpoints import router as oauth_router
 from samplemind.oauth.providers import configured_providers
 from samplemind.oauth.service import OAuthService
 from samplemind.samples.endpoints import router as audio_router
-from samplemind.samples.storage import LocalStorage, create_storage
+from samplemind.samples.storage import create_storage, remove_stale_dirs
 from samplemind.search.endpoints import router as search_router
 
 DECODE_SLOTS = 2  # uploads decoded at once for validation, per API process
@@ -46,7 +46,8 @@ DECODE_SLOTS = 2  # uploads decoded at once for validation, per API process
 
 def _start_library(app: FastAPI, settings: Settings, redis: Redis | None) -> None:
     app.state.storage = create_storage(settings)
-    app.state.query_storage = LocalStorage(settings.data_dir / "query-clips")
+    app.state.query_clips_dir = settings.data_dir / "query-clips"
+    remove_stale_dirs(app.state.query_clips_dir)
     app.state.decode_slots = asyncio.Semaphore(DECODE_SLOTS)
     if redis is not None:
         app.state.event_publisher = RedisEventPublisher(redis, prefix=settings.redis_prefix)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 from samplemind.analysis.synthetic.rhythm import drum_loop
@@ -213,3 +214,19 @@ async def test_other_users_samples_are_invisible(alice: Account, bob: Account) -
 async def test_unknown_sample_and_malformed_id(alice: Account) -> None:
     assert_error(await alice.get("/api/v1/audio/00000000-0000-0000-0000-000000000000"), 404)
     assert_error(await alice.get("/api/v1/audio/not-a-uuid"), 422, "validation_error")
+
+
+def _tone(frequency: float) -> bytes:
+    t = np.arange(4410) / SR
+    return wav_bytes((0.3 * np.sin(2 * np.pi * frequency * t)).astype(np.float32), SR)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/audio", "/api/v1/search"])
+async def test_folder_filter_takes_like_wildcards_literally(alice: Account, path: str) -> None:
+    folders = ["a_b/in", "axb/out", "a%b/in", "a-long-b/out", "a\\b/in", "ab/out"]
+    for index, folder in enumerate(folders):
+        await alice.upload_ok((f"s{index}.wav", _tone(200 + 50 * index)), folder=folder)
+    for parent in ("a_b", "a%b", "a\\b"):
+        response = await alice.get(path, params={"folder": parent})
+        assert response.status_code == 200, response.text
+        assert [item["folder_path"] for item in response.json()["items"]] == [f"{parent}/in"]

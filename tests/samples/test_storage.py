@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import pytest
 
 from samplemind.core.config import parse_storage_url
 from samplemind.samples.s3 import S3Storage
-from samplemind.samples.storage import BlobTooLarge, LocalStorage, Storage
+from samplemind.samples.storage import BlobTooLarge, LocalStorage, Storage, remove_stale_dirs
 from tests.seaweed import ACCESS_KEY, BUCKET, SECRET_KEY, SeaweedS3
 
 DATA = bytes(range(256)) * 1000  # 256,000 bytes
@@ -113,3 +115,13 @@ def test_a_missing_bucket_fails_ping(s3_server: SeaweedS3) -> None:
     )
     with pytest.raises(Exception, match=r"404|NoSuchBucket|Not Found"):
         storage.ping()
+
+
+def test_only_stale_directories_are_removed(tmp_path: Path) -> None:
+    stale, fresh = tmp_path / "stale", tmp_path / "fresh"
+    for directory in (stale, fresh):
+        (directory / "tmp").mkdir(parents=True)
+    hour_ago = time.time() - 3700
+    os.utime(stale, (hour_ago, hour_ago))
+    remove_stale_dirs(tmp_path)
+    assert list(tmp_path.iterdir()) == [fresh]

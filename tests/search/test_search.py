@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from typing import Any
 
@@ -9,6 +10,7 @@ import numpy as np
 import soundfile as sf
 
 from samplemind.analysis.synthetic.rhythm import drum_loop
+from samplemind.core.config import Settings
 from tests.auth.helpers import assert_error
 from tests.samples.conftest import Account, corpus_file, wav_bytes
 
@@ -91,6 +93,23 @@ async def test_search_by_an_uploaded_clip(alice: Account) -> None:
         files={"file": ("x.wav", b"not audio" * 50)},
     )
     assert_error(bad, 415, "unsupported_format")
+
+
+async def test_identical_clips_searched_at_once_do_not_collide(
+    alice: Account, bob: Account, library: Settings
+) -> None:
+    _, clip = corpus_file("cb")
+
+    async def search_by(account: Account) -> int:
+        response = await account.client.post(
+            "/api/v1/search/similar", headers=account.headers, files={"file": ("q.flac", clip)}
+        )
+        return response.status_code
+
+    for accounts in [(alice, alice), (alice, bob)] * 3:
+        statuses = await asyncio.gather(*(search_by(account) for account in accounts))
+        assert statuses == [200, 200]
+    assert list((library.data_dir / "query-clips").iterdir()) == []
 
 
 async def _loop(alice: Account, name: str, *, key: str, bpm: float, seed: int) -> dict[str, Any]:

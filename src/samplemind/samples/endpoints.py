@@ -18,7 +18,7 @@ from samplemind.jobs.models import Job
 from samplemind.samples import files
 from samplemind.samples.dependencies import JobQueueDep, OwnedSample, PublisherDep, StorageDep
 from samplemind.samples.models import Sample
-from samplemind.samples.multipart import ReceivedFile, UploadFailed, receive_form
+from samplemind.samples.multipart import ReceivedFile, ReceivedForm, UploadFailed, receive_form
 from samplemind.samples.schemas import (
     AnalyzeRequest,
     ErrorInfo,
@@ -33,7 +33,15 @@ from samplemind.samples.schemas import (
 )
 from samplemind.samples.service import apply_effective_values, find_owned_sample
 from samplemind.samples.storage import Storage
-from samplemind.samples.upload import add_sample, check_audio, latest_job, release_content
+from samplemind.samples.upload import (
+    NewUpload,
+    UploadConflict,
+    add_sample,
+    check_audio,
+    latest_job,
+    release_all,
+    release_content,
+)
 from samplemind.search.duplicates import DuplicateReport, find_duplicates
 from samplemind.search.filters import (
     PageParams,
@@ -65,7 +73,7 @@ def sample_read(sample: Sample, *, with_analysis: bool = True) -> SampleRead:
     "/upload",
     status_code=status.HTTP_201_CREATED,
     response_model=UploadResponse,
-    responses=error_responses(400, 401, 413, 415, 422),
+    responses=error_responses(400, 401, 409, 413, 415, 422, 503),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -101,8 +109,26 @@ async def upload(
     """Upload one file (`file`) or many (`files`); each is analysed in the background.
 
     Identical content already in your library comes back marked `duplicate`. Content that
-    is not audio (415) or cannot be decoded (422) is refused and nothing is kept.
+    is not audio (415) or cannot be decoded (422) is refused and nothing is kept; so is a
+    file whose content a concurrent deletion removed before it became a sample (409
+    `upload_conflict`: upload it again).
     """
+    form = await _receive(request, db, storage)
+    try:
+        added, rejections = await _add_files(request, db, storage, user.id, form)
+        items = [_uploaded(new) for new in added]
+        await commit_with_events(db, publisher, _upload_events(user.id, added))
+    except Exception:
+        await release_all(db, storage, form.files)
+        raise
+    await queue.enqueue([new.job.id for new in added if new.job is not None and not new.duplicate])
+    return UploadResponse(items=items, errors=[rejection for rejection, _ in rejections])
+
+
+Rejection = tuple[UploadRejection, AppError]
+
+
+async def _receive(request: Request, db: AsyncSession, storage: Storage) -> ReceivedForm:
     settings = request.app.state.settings
     try:
         form = await receive_form(
@@ -113,52 +139,69 @@ async def upload(
             max_files=settings.max_files_per_request,
         )
     except UploadFailed as failure:
-        for received in failure.form.files:
-            await release_content(db, storage, received.blob.sha256)
+        await release_all(db, storage, failure.form.files)
         raise failure.error from None
     if not form.files:
         raise ValidationFailed(
             "Attach audio as a multipart field named 'file' or 'files'", code="no_file"
         )
+    return form
 
+
+async def _add_files(
+    request: Request, db: AsyncSession, storage: Storage, owner_id: uuid.UUID, form: ReceivedForm
+) -> tuple[list[NewUpload], list[Rejection]]:
+    """A sample for each file that is audio; raises the first refusal if none is."""
     accepted, rejections = await _screen(request, db, storage, form.files)
-    if not accepted:
+    folder_field = form.fields.get("folder") or form.fields.get("folder_path") or ""
+    added: list[NewUpload] = []
+    for received in accepted:
+        try:
+            added.append(
+                await add_sample(
+                    db, storage, owner_id=owner_id, received=received, folder_field=folder_field
+                )
+            )
+        except UploadConflict as conflict:
+            rejections.append(_rejection(received, conflict))
+    if not added:
         first = rejections[0][1]
         first.details = [rejection.model_dump() for rejection, _ in rejections]
         raise first
-    folder_field = form.fields.get("folder") or form.fields.get("folder_path") or ""
-    items: list[UploadedSample] = []
+    return added, rejections
+
+
+def _rejection(received: ReceivedFile, error: AppError) -> Rejection:
+    info = ErrorInfo(code=error.code, message=error.message)
+    return UploadRejection(filename=received.filename, error=info), error
+
+
+def _uploaded(new: NewUpload) -> UploadedSample:
+    return UploadedSample(
+        sample=sample_read(new.sample),
+        job=JobRead.model_validate(new.job) if new.job else None,
+        duplicate=new.duplicate,
+    )
+
+
+def _upload_events(owner_id: uuid.UUID, added: list[NewUpload]) -> list[OwnedEvent]:
     events: list[OwnedEvent] = []
-    new_jobs: list[uuid.UUID] = []
-    for received in accepted:
-        added = await add_sample(
-            db, storage, owner_id=user.id, received=received, folder_field=folder_field
-        )
-        items.append(
-            UploadedSample(
-                sample=sample_read(added.sample),
-                job=JobRead.model_validate(added.job) if added.job else None,
-                duplicate=added.duplicate,
-            )
-        )
-        events.append((user.id, make_event(
-            "upload.received", sample_id=str(added.sample.id),
-            filename=added.sample.original_filename, duplicate=added.duplicate,
+    for new in added:
+        events.append((owner_id, make_event(
+            "upload.received", sample_id=str(new.sample.id),
+            filename=new.sample.original_filename, duplicate=new.duplicate,
         )))  # fmt: skip
-        if added.job is not None and not added.duplicate:
-            new_jobs.append(added.job.id)
-            events.append((user.id, make_event(
-                "job.queued", job_id=str(added.job.id), sample_id=str(added.sample.id),
+        if new.job is not None and not new.duplicate:
+            events.append((owner_id, make_event(
+                "job.queued", job_id=str(new.job.id), sample_id=str(new.sample.id),
                 status="queued", progress=0,
             )))  # fmt: skip
-    await commit_with_events(db, publisher, events)
-    await queue.enqueue(new_jobs)
-    return UploadResponse(items=items, errors=[rejection for rejection, _ in rejections])
+    return events
 
 
 async def _screen(
     request: Request, db: AsyncSession, storage: Storage, files: list[ReceivedFile]
-) -> tuple[list[ReceivedFile], list[tuple[UploadRejection, AppError]]]:
+) -> tuple[list[ReceivedFile], list[Rejection]]:
     """Decode every file before any row is added; refused content is released at once.
 
     Each content is decoded once: a batch may carry the same file twice.
@@ -166,7 +209,7 @@ async def _screen(
     max_duration = request.app.state.settings.max_audio_duration_seconds
     verdicts: dict[str, AppError | None] = {}
     accepted: list[ReceivedFile] = []
-    rejections: list[tuple[UploadRejection, AppError]] = []
+    rejections: list[Rejection] = []
     for received in files:
         sha256 = received.blob.sha256
         if sha256 not in verdicts:
@@ -177,8 +220,7 @@ async def _screen(
         if error is None:
             accepted.append(received)
         else:
-            info = ErrorInfo(code=error.code, message=error.message)
-            rejections.append((UploadRejection(filename=received.filename, error=info), error))
+            rejections.append(_rejection(received, error))
     return accepted, rejections
 
 

@@ -8,6 +8,9 @@ and stops at the per-file and per-request limits.
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -15,10 +18,18 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from samplemind.core.errors import AppError
-from samplemind.samples.storage import BlobTooLarge, BlobWriter, Storage, StoredBlob
+from samplemind.samples.storage import (
+    BlobTooLarge,
+    BlobWriter,
+    Storage,
+    StorageUnavailable,
+    StoredBlob,
+)
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
+
+logger = logging.getLogger(__name__)
 
 FILE_FIELDS = frozenset({"file", "files"})
 MAX_TEXT_FIELD_BYTES = 4096
@@ -54,6 +65,18 @@ class _Part:
     content_type: str | None = None
     writer: BlobWriter | None = None
     text: bytearray = field(default_factory=bytearray)
+
+
+@contextmanager
+def _storing() -> Iterator[None]:
+    """A storage call that fails is the server's fault (503), not a malformed body."""
+    try:
+        yield
+    except BlobTooLarge:
+        raise
+    except Exception as exc:
+        logger.exception("storing an upload failed")
+        raise StorageUnavailable from exc
 
 
 class _FormCollector:
@@ -94,11 +117,13 @@ class _FormCollector:
             if len(self.form.files) >= self.max_files:
                 raise PayloadTooLarge(f"At most {self.max_files} files per request")
             self.part.filename = raw_filename.decode("utf-8", "replace")
-            self.part.writer = self.storage.writer(max_bytes=self.max_file_bytes)
+            with _storing():
+                self.part.writer = self.storage.writer(max_bytes=self.max_file_bytes)
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         if self.part.writer is not None:
-            self.part.writer.write(data[start:end])
+            with _storing():
+                self.part.writer.write(data[start:end])
             return
         self.part.text += data[start:end]
         if len(self.part.text) > MAX_TEXT_FIELD_BYTES:
@@ -107,7 +132,8 @@ class _FormCollector:
     def on_part_end(self) -> None:
         part = self.part
         if part.writer is not None and part.filename is not None:
-            blob = part.writer.commit()
+            with _storing():
+                blob = part.writer.commit()
             part.writer = None
             self.form.files.append(ReceivedFile(part.filename, part.content_type, blob))
         elif part.name:
@@ -129,7 +155,8 @@ async def receive_form(
     """Read a multipart upload, storing its file parts as they stream in.
 
     Raises :class:`UnsupportedMediaType` before reading anything, or :class:`UploadFailed`
-    carrying the error (413 or 400) and the blobs already stored, for the caller to clean.
+    carrying the error (413, 400, or 503 when the storage fails) and the blobs already
+    stored, for the caller to clean.
     """
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import os
 import re
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import IO, BinaryIO, Protocol
 
 from samplemind.core.config import Settings
+from samplemind.core.errors import ServiceUnavailable
 
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 READ_CHUNK_BYTES = 256 * 1024
@@ -30,6 +32,13 @@ def content_key(sha256: str) -> str:
     if not SHA256_PATTERN.match(sha256):
         raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
     return f"{sha256[:2]}/{sha256[2:4]}/{sha256}"
+
+
+class StorageUnavailable(ServiceUnavailable):
+    code = "storage_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__("The audio storage is unavailable; try again later")
 
 
 class BlobTooLarge(Exception):
@@ -187,3 +196,12 @@ class LocalStorage:
             with contextlib.suppress(FileNotFoundError):
                 if partial.stat().st_mtime < cutoff:
                     partial.unlink()
+
+
+def remove_stale_dirs(root: Path, *, older_than_seconds: float = 3600) -> None:
+    """Remove the subdirectories of ``root`` a crash left (not those still in use)."""
+    cutoff = time.time() - older_than_seconds
+    for directory in root.glob("*/"):
+        with contextlib.suppress(FileNotFoundError):
+            if directory.stat().st_mtime < cutoff:
+                shutil.rmtree(directory, ignore_errors=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import uuid
 from dataclasses import dataclass
@@ -14,12 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from samplemind.analysis.decode import decode_audio
 from samplemind.analysis.errors import AnalysisError, AnalysisErrorCode
-from samplemind.core.errors import AppError
+from samplemind.core.errors import AppError, Conflict
 from samplemind.jobs.models import Job
 from samplemind.samples.models import Sample
 from samplemind.samples.multipart import ReceivedFile, UnsupportedMediaType
 from samplemind.samples.service import apply_effective_values
 from samplemind.samples.storage import Storage
+
+logger = logging.getLogger(__name__)
 
 MAX_NAME_LENGTH = 512
 MAX_FOLDER_LENGTH = 1024
@@ -28,6 +31,16 @@ _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 class InvalidAudio(AppError):
     status_code = 422
+
+
+class UploadConflict(Conflict):
+    """The stored file went away: a concurrent removal of the content's last sample
+    deleted it after it was received. The upload is gone with it; the client resends."""
+
+    code = "upload_conflict"
+
+    def __init__(self) -> None:
+        super().__init__("The upload collided with a deletion; please upload again")
 
 
 @dataclass
@@ -68,6 +81,8 @@ def check_audio(storage: Storage, sha256: str, *, max_duration: float) -> None:
             decode_audio(handle, max_duration=max_duration)
     except AnalysisError as exc:
         raise audio_error(exc.code.value, exc.message) from exc
+    except FileNotFoundError as exc:
+        raise UploadConflict from exc
 
 
 async def lock_content(db: AsyncSession, sha256: str) -> None:
@@ -86,6 +101,21 @@ async def release_content(db: AsyncSession, storage: Storage, sha256: str) -> No
     if not in_use:
         await asyncio.to_thread(storage.delete, sha256)
     await db.commit()
+
+
+async def release_all(db: AsyncSession, storage: Storage, files: list[ReceivedFile]) -> None:
+    """After a failed upload: drop its changes and each of its files no sample uses.
+
+    Best effort, so that the failure itself is reported: with the storage or the
+    database unreachable, a file can stay (logged).
+    """
+    await db.rollback()
+    for sha256 in dict.fromkeys(received.blob.sha256 for received in files):
+        try:
+            await release_content(db, storage, sha256)
+        except Exception:
+            logger.exception("could not delete %s after a failed upload", sha256)
+            await db.rollback()
 
 
 async def add_sample(
@@ -120,10 +150,7 @@ async def add_sample(
         async with db.begin_nested():
             await lock_content(db, sha256)
             if not await asyncio.to_thread(storage.exists, sha256):
-                raise AppError(  # deleted by a concurrent removal of the last copy
-                    "The upload collided with a deletion; please upload again",
-                    code="upload_conflict",
-                )
+                raise UploadConflict
             db.add(sample)
             await db.flush()
     except IntegrityError:  # the same content arrived twice at once

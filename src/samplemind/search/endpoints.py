@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import uuid
 from typing import Annotated
 
@@ -15,6 +16,7 @@ from samplemind.core.errors import ValidationFailed, error_responses
 from samplemind.samples.endpoints import sample_fields
 from samplemind.samples.multipart import UploadFailed, receive_form
 from samplemind.samples.schemas import SampleRead
+from samplemind.samples.storage import LocalStorage
 from samplemind.samples.upload import audio_error
 from samplemind.search.filters import PageParams, SampleFilters, page_params, sample_filters
 from samplemind.search.service import OrderedBy, SearchRequest, SearchResult, search
@@ -105,26 +107,10 @@ async def search_by_clip(
 ) -> SearchPage:
     """Samples that sound like an uploaded clip (field `file`); the clip is not kept."""
     settings = request.app.state.settings
-    clips = request.app.state.query_storage
-    try:
-        form = await receive_form(
-            request, clips, max_file_bytes=settings.max_upload_bytes,
-            max_request_bytes=settings.max_upload_bytes + 65536, max_files=1,
-        )  # fmt: skip
-    except UploadFailed as failure:
-        for received in failure.form.files:
-            clips.delete(received.blob.sha256)
-        raise failure.error from None
-    if not form.files:
-        raise ValidationFailed("Attach the clip as a multipart field named 'file'", code="no_file")
-    clip = form.files[0]
-    try:
-        data = clips.read_bytes(clip.blob.sha256)
-    finally:
-        clips.delete(clip.blob.sha256)
+    filename, data = await _receive_clip(request)
     async with request.app.state.decode_slots:
         record = await asyncio.to_thread(
-            analyze_bytes, data, name=clip.filename, embedding=True,
+            analyze_bytes, data, name=filename, embedding=True,
             max_duration=settings.max_audio_duration_seconds,
         )  # fmt: skip
     if record.error is not None:
@@ -134,3 +120,26 @@ async def search_by_clip(
         owner_id=user.id, filters=filters, paging=paging, similar_vector=record.embedding
     )
     return _page(await search(db, query), paging)
+
+
+async def _receive_clip(request: Request) -> tuple[str, bytes]:
+    """The clip's file name and content, received into a directory of this request's own:
+    storage is content-addressed, so identical clips at once would share one file."""
+    settings = request.app.state.settings
+    workspace = request.app.state.query_clips_dir / uuid.uuid4().hex
+    try:
+        clips = await asyncio.to_thread(LocalStorage, workspace)
+        form = await receive_form(
+            request, clips, max_file_bytes=settings.max_upload_bytes,
+            max_request_bytes=settings.max_upload_bytes + 65536, max_files=1,
+        )  # fmt: skip
+        if not form.files:
+            raise ValidationFailed(
+                "Attach the clip as a multipart field named 'file'", code="no_file"
+            )
+        clip = form.files[0]
+        return clip.filename, await asyncio.to_thread(clips.read_bytes, clip.blob.sha256)
+    except UploadFailed as failure:
+        raise failure.error from None
+    finally:
+        await asyncio.to_thread(shutil.rmtree, workspace, ignore_errors=True)

@@ -102,7 +102,10 @@ class SampleFilters(BaseModel):
         if self.folder:
             folder = self.folder.strip("/")
             conditions.append(
-                or_(Sample.folder_path == folder, Sample.folder_path.startswith(folder + "/"))
+                or_(
+                    Sample.folder_path == folder,
+                    Sample.folder_path.startswith(folder + "/", autoescape=True),
+                )
             )
         if self.status:
             conditions.append(Sample.status == self.status)
