@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -28,6 +29,7 @@ from samplemind.app import create_app
 from samplemind.jobs.tasks import (
     WorkerContext,
     mark_failed,
+    resend_interrupted,
     run_analysis_job,
 )
 from tests.conftest import REDIS_URL, running_client
@@ -142,3 +144,17 @@ async def test_a_delete_racing_giving_up_on_its_job_succeeds(queued: QueuedJob) 
     )
     assert deleted.status_code == 204, deleted.text
     assert await queued.job_status() == 404
+
+
+async def test_the_sweep_skips_a_job_locked_by_a_transaction_instead_of_waiting(
+    queued: QueuedJob,
+) -> None:
+    async def sweep() -> list[uuid.UUID]:
+        async with queued.ctx.sessionmaker() as db:
+            job_ids = await resend_interrupted(db, stale_queued_after=timedelta(0))
+            await db.commit()
+            return job_ids
+
+    async with _job_locked(queued.dsn, queued.job_id, "UPDATE"):  # as a deletion locks it
+        assert await asyncio.wait_for(sweep(), HANG_TIMEOUT_SECONDS) == []
+    assert await sweep() == [queued.job_id]

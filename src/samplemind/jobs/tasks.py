@@ -239,14 +239,20 @@ async def resend_interrupted(
     """Jobs whose worker died (expired lease) or, unless ``stale_queued_after`` is
     ``None``, queued jobs whose message may be lost.
 
-    Their ``updated_at`` is touched so the next sweep leaves them alone for a while.
+    Their ``updated_at`` is touched so the next sweep leaves them alone for a while. A
+    job locked by a transaction (a claim, a result, a deletion) is skipped, not waited
+    for: it is being worked on, and a sweep that waits while it holds other jobs could
+    deadlock.
     """
     now = datetime.now(UTC)
     interrupted: ColumnElement[bool] = (Job.status == "running") & (Job.lease_expires_at < now)
     if stale_queued_after is not None:
         lost = (Job.status == "queued") & (Job.updated_at < now - stale_queued_after)
         interrupted = or_(interrupted, lost)
-    rows = await db.scalars(update(Job).where(interrupted).values(updated_at=now).returning(Job.id))
+    unlocked = select(Job.id).where(interrupted).with_for_update(key_share=True, skip_locked=True)
+    rows = await db.scalars(
+        update(Job).where(Job.id.in_(unlocked)).values(updated_at=now).returning(Job.id)
+    )
     return list(rows)
 
 
