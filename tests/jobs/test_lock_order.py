@@ -158,3 +158,15 @@ async def test_the_sweep_skips_a_job_locked_by_a_transaction_instead_of_waiting(
     async with _job_locked(queued.dsn, queued.job_id, "UPDATE"):  # as a deletion locks it
         assert await asyncio.wait_for(sweep(), HANG_TIMEOUT_SECONDS) == []
     assert await sweep() == [queued.job_id]
+
+
+async def test_analyze_racing_a_delete_finds_no_sample(queued: QueuedJob) -> None:
+    async with _connection(queued.dsn) as connection:  # analysed: a new job is made
+        await connection.execute("UPDATE jobs SET status = 'done' WHERE id = $1", queued.job_id)
+    alice = queued.alice
+    body = {"audio_id": queued.sample_id}
+    deleted, analyzed = await _against_delete(
+        queued, lambda: alice.client.post("/api/v1/audio/analyze", json=body, headers=alice.headers)
+    )
+    assert deleted.status_code == 204, deleted.text
+    assert analyzed.status_code == 404, analyzed.text
