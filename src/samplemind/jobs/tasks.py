@@ -4,6 +4,9 @@ It is idempotent and safe to retry: a job is claimed with a lease by one atomic 
 (queued, or running with an expired lease, i.e. its worker died), and its result is
 written in one transaction with the job's completion. A sample deleted while its job
 runs takes the job row with it; the task then drops its result and ends as "skipped".
+
+Every transaction that writes a job locks its sample's row first: a deletion locks the
+sample, then (its cascade) the jobs, so taking them in the other order could deadlock.
 """
 
 from __future__ import annotations
@@ -78,7 +81,19 @@ def job_event(job: Job, **extra: Any) -> dict[str, Any]:
     )
 
 
-async def claim_job(db: AsyncSession, job_id: uuid.UUID, *, lease: timedelta) -> Job | None:
+async def claim_job(
+    db: AsyncSession, job_id: uuid.UUID, *, lease: timedelta
+) -> tuple[Job, Sample] | None:
+    """The job, leased, and its sample, locked; ``None`` if the job is done, leased by
+    another worker, or gone with its sample."""
+    sample = await _lock_sample_of(db, job_id)
+    if sample is None:
+        return None
+    job = await _lease(db, job_id, lease=lease)
+    return None if job is None else (job, sample)
+
+
+async def _lease(db: AsyncSession, job_id: uuid.UUID, *, lease: timedelta) -> Job | None:
     now = datetime.now(UTC)
     claimed: Job | None = await db.scalar(
         update(Job)
@@ -105,14 +120,11 @@ async def run_analysis_job(job_id: uuid.UUID, ctx: WorkerContext) -> str:
     """Run one job; returns what happened ("done", "failed", "skipped")."""
     lease = timedelta(seconds=ctx.settings.job_lease_seconds)
     async with ctx.sessionmaker() as db:
-        job = await claim_job(db, job_id, lease=lease)
-        if job is None:
+        claimed = await claim_job(db, job_id, lease=lease)
+        if claimed is None:
             await db.rollback()
             return "skipped"
-        sample = await db.get(Sample, job.sample_id)
-        if sample is None:  # deleted while queued; the job row went with it
-            await db.rollback()
-            return "skipped"
+        job, sample = claimed
         if job.attempts > ctx.settings.job_max_attempts:
             message = f"gave up after {job.attempts - 1} interrupted attempts"
             if job.error_message:
@@ -148,7 +160,9 @@ async def run_analysis_job(job_id: uuid.UUID, ctx: WorkerContext) -> str:
         return "done"
 
 
-async def _lock_sample(db: AsyncSession, sample_id: uuid.UUID) -> Sample | None:
+async def _lock_sample(
+    db: AsyncSession, sample_id: uuid.UUID | ColumnElement[uuid.UUID]
+) -> Sample | None:
     """The sample as it is now, locked until the commit; ``None`` once deleted.
 
     The lock makes a concurrent delete wait for the result to be written instead of
@@ -161,6 +175,11 @@ async def _lock_sample(db: AsyncSession, sample_id: uuid.UUID) -> Sample | None:
         .execution_options(populate_existing=True)
     )
     return sample
+
+
+async def _lock_sample_of(db: AsyncSession, job_id: uuid.UUID) -> Sample | None:
+    """The job's sample, locked as by ``_lock_sample``, before the job row is touched."""
+    return await _lock_sample(db, select(Job.sample_id).where(Job.id == job_id).scalar_subquery())
 
 
 async def _drop(db: AsyncSession, job_id: uuid.UUID) -> str:
@@ -207,12 +226,11 @@ async def _fail(
 async def mark_failed(ctx: WorkerContext, job_id: uuid.UUID, *, code: str, message: str) -> None:
     """Give up on a job after its retries (storage or database errors, not bad audio)."""
     async with ctx.sessionmaker() as db:
-        job = await db.get(Job, job_id)
-        if job is None or job.status in ("done", "failed"):
+        sample = await _lock_sample_of(db, job_id)
+        job = await db.get(Job, job_id) if sample is not None else None
+        if sample is None or job is None or job.status in ("done", "failed"):
             return
-        sample = await db.get(Sample, job.sample_id)
-        if sample is not None:
-            await _fail(db, ctx, job, sample, code=code, message=message)
+        await _fail(db, ctx, job, sample, code=code, message=message)
 
 
 async def resend_interrupted(
@@ -221,14 +239,20 @@ async def resend_interrupted(
     """Jobs whose worker died (expired lease) or, unless ``stale_queued_after`` is
     ``None``, queued jobs whose message may be lost.
 
-    Their ``updated_at`` is touched so the next sweep leaves them alone for a while.
+    Their ``updated_at`` is touched so the next sweep leaves them alone for a while. A
+    job locked by a transaction (a claim, a result, a deletion) is skipped, not waited
+    for: it is being worked on, and a sweep that waits while it holds other jobs could
+    deadlock.
     """
     now = datetime.now(UTC)
     interrupted: ColumnElement[bool] = (Job.status == "running") & (Job.lease_expires_at < now)
     if stale_queued_after is not None:
         lost = (Job.status == "queued") & (Job.updated_at < now - stale_queued_after)
         interrupted = or_(interrupted, lost)
-    rows = await db.scalars(update(Job).where(interrupted).values(updated_at=now).returning(Job.id))
+    unlocked = select(Job.id).where(interrupted).with_for_update(key_share=True, skip_locked=True)
+    rows = await db.scalars(
+        update(Job).where(Job.id.in_(unlocked)).values(updated_at=now).returning(Job.id)
+    )
     return list(rows)
 
 

@@ -31,7 +31,7 @@ from samplemind.samples.schemas import (
     UploadResponse,
     Waveform,
 )
-from samplemind.samples.service import apply_effective_values, find_owned_sample
+from samplemind.samples.service import apply_effective_values, lock_owned_sample
 from samplemind.samples.storage import Storage
 from samplemind.samples.upload import (
     NewUpload,
@@ -249,7 +249,7 @@ async def analyze(
     publisher: PublisherDep,
 ) -> JobRead:
     """Analyse a sample again; an analysis already queued or running is returned as is."""
-    sample = await find_owned_sample(db, user.id, body.audio_id)
+    sample = await lock_owned_sample(db, user.id, body.audio_id)
     if sample is None:
         raise NotFound("Sample not found")
     active = await latest_job(db, sample.id)

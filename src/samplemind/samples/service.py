@@ -6,6 +6,7 @@ import re
 import uuid
 from datetime import UTC, datetime
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from samplemind.analysis.record import AnalysisRecord
@@ -23,6 +24,21 @@ async def find_owned_sample(
     missing one, so nobody can learn what others own."""
     sample = await db.get(Sample, sample_id)
     return sample if sample is not None and sample.owner_id == owner_id else None
+
+
+async def lock_owned_sample(
+    db: AsyncSession, owner_id: uuid.UUID, sample_id: uuid.UUID
+) -> Sample | None:
+    """As ``find_owned_sample``, with the row locked until the commit, as before writing
+    its jobs: a deletion in progress is waited for (the sample is then missing), and so
+    is a worker writing a job of it."""
+    sample: Sample | None = await db.scalar(
+        select(Sample)
+        .where(Sample.id == sample_id, Sample.owner_id == owner_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return sample
 
 
 def sample_display_path(sample: Sample) -> str:
