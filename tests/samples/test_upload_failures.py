@@ -191,3 +191,18 @@ async def test_storage_stopped_half_way_through_a_batch_is_503(
         server.stop()
     assert_error(response, 503, "storage_unavailable")
     assert await _row_counts(settings) == (0, 0)  # the first file stays in the dead bucket
+
+
+async def test_batches_sharing_files_in_opposite_orders_do_not_deadlock(backend: Backend) -> None:
+    # Each file's content lock is held until the batch commits; taken in arrival
+    # order, [A, B] against [B, A] deadlocked and PostgreSQL aborted one upload (500).
+    app = create_app(backend.settings)
+    async with running_client(app) as client:
+        alice = await new_account(client, "alice@example.com")
+        bob = await new_account(client, "bob@example.com")
+        for round_number in range(8):
+            a, b = corpus_file("sd", 2 * round_number), corpus_file("sd", 2 * round_number + 1)
+            responses = await asyncio.gather(alice.upload(a, b), bob.upload(b, a))
+            for response in responses:
+                assert response.status_code == 201, response.text
+                assert not response.json()["errors"]

@@ -39,6 +39,7 @@ from samplemind.samples.upload import (
     add_sample,
     check_audio,
     latest_job,
+    lock_contents,
     release_all,
     release_content,
 )
@@ -154,6 +155,7 @@ async def _add_files(
     """A sample for each file that is audio; raises the first refusal if none is."""
     accepted, rejections = await _screen(request, db, storage, form.files)
     folder_field = form.fields.get("folder") or form.fields.get("folder_path") or ""
+    await lock_contents(db, (received.blob.sha256 for received in accepted))
     added: list[NewUpload] = []
     for received in accepted:
         try:

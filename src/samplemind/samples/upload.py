@@ -6,6 +6,7 @@ import asyncio
 import logging
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -90,6 +91,13 @@ async def lock_content(db: AsyncSession, sha256: str) -> None:
     await db.execute(
         text("SELECT pg_advisory_xact_lock(hashtextextended(:sha, 0))"), {"sha": sha256}
     )
+
+
+async def lock_contents(db: AsyncSession, sha256s: Iterable[str]) -> None:
+    """:func:`lock_content` for several files at once, in one global order (sorted):
+    two batches sharing files in different orders would otherwise deadlock."""
+    for sha256 in sorted(set(sha256s)):
+        await lock_content(db, sha256)
 
 
 async def release_content(db: AsyncSession, storage: Storage, sha256: str) -> None:
