@@ -20,7 +20,7 @@ from samplemind.jobs.models import Job
 from samplemind.samples.models import Sample
 from samplemind.samples.multipart import ReceivedFile, UnsupportedMediaType
 from samplemind.samples.service import apply_effective_values
-from samplemind.samples.storage import Storage
+from samplemind.samples.storage import Storage, StorageUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +113,9 @@ async def release_all(db: AsyncSession, storage: Storage, files: list[ReceivedFi
     for sha256 in dict.fromkeys(received.blob.sha256 for received in files):
         try:
             await release_content(db, storage, sha256)
+        except StorageUnavailable as outage:  # the failure answered is logged with its cause
+            logger.warning("kept %s after a failed upload: %r", sha256, outage.__cause__)
+            await db.rollback()
         except Exception:
             logger.exception("could not delete %s after a failed upload", sha256)
             await db.rollback()
