@@ -163,6 +163,31 @@ async def test_waveform_of_failing_storage_is_503(backend: FailingBackend) -> No
     assert_error(response, 503, "storage_unavailable")
 
 
+async def test_delete_with_failing_storage_keeps_the_sample_until_its_file_goes(
+    backend: FailingBackend,
+) -> None:
+    name, data = corpus_file("rim")
+    async with running_client(create_app(backend.settings)) as client:
+        alice = await new_account(client, "alice@example.com")
+        bob = await new_account(client, "bob@example.com")
+        [alices] = await alice.ingest((name, data))
+        [bobs] = await bob.ingest((name, data))
+        backend.stop()
+        # bob's copy still uses the content: the storage is not needed
+        deleted = await client.delete(f"/api/v1/audio/{alices['id']}", headers=alice.headers)
+        assert deleted.status_code == 204, deleted.text
+        refused = await client.delete(f"/api/v1/audio/{bobs['id']}", headers=bob.headers)
+        assert_error(refused, 503, "storage_unavailable")
+        assert (await bob.get(f"/api/v1/audio/{bobs['id']}")).status_code == 200
+        backend.start()
+        assert backend.stored() == [bobs["content_sha256"]]
+        assert (await bob.get(f"/api/v1/audio/{bobs['id']}/file")).content == data
+        deleted = await client.delete(f"/api/v1/audio/{bobs['id']}", headers=bob.headers)
+        assert deleted.status_code == 204, deleted.text
+    assert await _row_counts(backend.settings) == (0, 0)
+    assert backend.stored() == []
+
+
 async def test_search_by_clip_with_failing_clip_storage_is_503(
     database_url: str, tmp_path: Path
 ) -> None:

@@ -44,7 +44,9 @@ from samplemind.samples.upload import (
     UploadConflict,
     add_sample,
     check_audio,
+    delete_unused,
     latest_job,
+    lock_content,
     release_all,
     release_content,
 )
@@ -347,12 +349,18 @@ async def update_sample(
 @router.delete(
     "/{audio_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=error_responses(401, 404),
+    responses=error_responses(401, 404, 503),
 )
 async def delete_sample(
     sample: OwnedSample, db: DbSession, storage: StorageDep, publisher: PublisherDep
 ) -> Response:
+    """Delete the sample, and its file unless another sample has the same content.
+
+    With the storage failing to delete the file, it is 503 `storage_unavailable` and the
+    sample stays: delete it again later.
+    """
     sha256, owner_id, sample_id = sample.content_sha256, sample.owner_id, sample.id
+    await lock_content(db, sha256)  # before the row, as an upload of this content does
     record(
         db,
         "sample.deleted",
@@ -361,10 +369,11 @@ async def delete_sample(
         filename=sample.original_filename,
     )
     await db.delete(sample)
+    await db.flush()
+    await delete_unused(db, storage, sha256)  # the file first: no orphan if it fails
     await commit_with_events(
         db, publisher, [(owner_id, make_event("sample.deleted", sample_id=str(sample_id)))]
     )
-    await release_content(db, storage, sha256)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -92,14 +92,20 @@ async def lock_content(db: AsyncSession, sha256: str) -> None:
     )
 
 
-async def release_content(db: AsyncSession, storage: Storage, sha256: str) -> None:
-    """Delete the stored file unless a sample still refers to it (commits ``db``)."""
-    await lock_content(db, sha256)
+async def delete_unused(db: AsyncSession, storage: Storage, sha256: str) -> None:
+    """Delete the stored file unless a sample still refers to it; the caller holds the
+    content's lock (:func:`lock_content`) and commits."""
     in_use = await db.scalar(
         select(func.count()).select_from(Sample).where(Sample.content_sha256 == sha256)
     )
     if not in_use:
         await asyncio.to_thread(storage.delete, sha256)
+
+
+async def release_content(db: AsyncSession, storage: Storage, sha256: str) -> None:
+    """Delete the stored file unless a sample still refers to it (commits ``db``)."""
+    await lock_content(db, sha256)
+    await delete_unused(db, storage, sha256)
     await db.commit()
 
 
