@@ -23,6 +23,7 @@ ACCESS_KEY = "samplemind-test"
 SECRET_KEY = "samplemind-test-secret-9f2c61d0"
 BUCKET = "samplemind-test"
 START_TIMEOUT_SECONDS = 60.0
+CANARY_KEY, CANARY = "canary", b"written at the first start" * 100
 
 
 def _free_ports(count: int) -> list[int]:
@@ -42,6 +43,7 @@ class SeaweedS3:
     endpoint_url: str = ""
     process: subprocess.Popen[bytes] | None = None
     ports: list[int] | None = None
+    canary_written: bool = False
 
     def start(self) -> None:
         """Start the server; started again after :meth:`stop`, it keeps its ports and data."""
@@ -82,6 +84,7 @@ class SeaweedS3:
                 self._create_bucket()
                 self.client().put_object(Bucket=BUCKET, Key="ready", Body=b"")
                 self.client().delete_object(Bucket=BUCKET, Key="ready")
+                self._read_canary()
                 return
             except Exception:  # not up yet
                 time.sleep(0.3)
@@ -95,6 +98,14 @@ class SeaweedS3:
         except ClientError as exc:  # started again
             if exc.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
                 raise
+
+    def _read_canary(self) -> None:
+        """Started again, the server is ready once it serves what it stored before."""
+        if not self.canary_written:
+            self.client().put_object(Bucket=BUCKET, Key=CANARY_KEY, Body=CANARY)
+            self.canary_written = True
+        stored = self.client().get_object(Bucket=BUCKET, Key=CANARY_KEY)["Body"].read()
+        assert stored == CANARY
 
     def log(self) -> str:
         path = self.root / "weed.log"
