@@ -43,8 +43,8 @@ class StorageUnavailable(ServiceUnavailable):
     code = "storage_unavailable"
     logged = True
 
-    def __init__(self) -> None:
-        super().__init__("The audio storage is unavailable; try again later")
+    def __init__(self, message: str = "The audio storage is unavailable; try again later") -> None:
+        super().__init__(message)  # rebuilt from its message when unpickled
 
 
 class BlobTooLarge(Exception):
@@ -110,12 +110,8 @@ def create_storage(settings: Settings) -> Storage:
 
 
 def local_storage(root: Path) -> Storage:
-    """A guarded folder storage at ``root``; a root that cannot be made is an outage."""
-    try:
-        backend = LocalStorage(root)
-    except OSError as exc:
-        raise StorageUnavailable from exc
-    return GuardedStorage(backend)
+    """A guarded folder storage at ``root``."""
+    return GuardedStorage(LocalStorage(root))
 
 
 class GuardedStorage:
@@ -249,7 +245,8 @@ class LocalStorage:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.temp_dir = root / "tmp"
-        self.temp_dir.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):  # failing now: ping says so, calls are 503
+            self.temp_dir.mkdir(parents=True, exist_ok=True)
 
     def path(self, sha256: str) -> Path:
         return self.root / content_key(sha256)
