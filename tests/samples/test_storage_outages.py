@@ -203,3 +203,25 @@ async def test_search_by_clip_with_failing_clip_storage_is_503(
         )
         outage.start()
     assert_error(response, 503, "storage_unavailable")
+
+
+async def test_missing_file_is_404_and_a_missing_storage_folder_is_503(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = library_settings(database_url, tmp_path)
+    root = settings.data_dir / "audio"
+    async with running_client(create_app(settings)) as client:
+        alice = await new_account(client, "alice@example.com")
+        [sample] = await alice.ingest(corpus_file("sh"))
+        url = f"/api/v1/audio/{sample['id']}"
+        [blob] = [path for path in root.rglob(sample["content_sha256"])]
+        blob.rename(tmp_path / "lost")  # the file alone is gone: the storage is fine
+        missing = [await alice.get(f"{url}/file"), await alice.get(f"{url}/waveform")]
+        root.rename(tmp_path / "unmounted")  # the whole folder is gone: an outage
+        down = [await alice.get(f"{url}/file"), await alice.get(f"{url}/waveform")]
+        health = await client.get("/health")
+    for response in missing:
+        assert_error(response, 404, "not_found")
+    for response in down:
+        assert_error(response, 503, "storage_unavailable")
+    assert health.json()["error"]["details"]["checks"]["storage"]["status"] == "error"
