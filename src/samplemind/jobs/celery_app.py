@@ -39,14 +39,21 @@ def create_celery(settings: Settings) -> Celery:
     @app.task(name=TASK_NAME, bind=True, max_retries=MAX_RETRIES)  # type: ignore[untyped-decorator]
     def analyze(task: Task, job_id: str) -> str:
         try:
-            return runner.run_job(job_id)
+            outcome = runner.run_job(job_id)
         except Exception as exc:
             if task.request.retries >= MAX_RETRIES:
                 runner.give_up(job_id, f"{type(exc).__name__}: {exc}")
                 raise
-            raise task.retry(exc=exc, countdown=min(60, 2**task.request.retries)) from exc
+            raise task.retry(exc=exc, countdown=_backoff(task)) from exc
+        if outcome == "deferred" and task.request.retries < MAX_RETRIES:
+            raise task.retry(countdown=_backoff(task))  # the storage may be back soon
+        return outcome  # deferred past the retries: queued, for the sweeper to re-send
 
     return app
+
+
+def _backoff(task: Task) -> int:
+    return int(min(60, 2**task.request.retries))
 
 
 def send_jobs(app: Celery, job_ids: list[str], *, queue: str) -> None:

@@ -49,7 +49,7 @@ def _worker(
 
 
 def run_job(job_id: str, settings_payload: dict[str, Any] | None = None) -> str:
-    """Run one analysis job in this process; returns "done", "failed" or "skipped"."""
+    """Run one analysis job in this process: "done", "failed", "skipped" or "deferred"."""
     loop, context = _worker(settings_payload)
     return loop.run_until_complete(run_analysis_job(uuid.UUID(job_id), context))
 

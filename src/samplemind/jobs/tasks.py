@@ -7,6 +7,8 @@ runs takes the job row with it; the task then drops its result and ends as "skip
 
 Every transaction that writes a job locks its sample's row first: a deletion locks the
 sample, then (its cascade) the jobs, so taking them in the other order could deadlock.
+With the audio storage unavailable, the job goes back to the queue without using up an
+attempt and the task ends as "deferred": an outage, however long, does not fail it.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from samplemind.jobs.events import (
 )
 from samplemind.models import Job, Sample
 from samplemind.samples.service import sample_display_path, store_analysis
-from samplemind.samples.storage import Storage, create_storage
+from samplemind.samples.storage import Storage, StorageUnavailable, create_storage
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +119,7 @@ async def _lease(db: AsyncSession, job_id: uuid.UUID, *, lease: timedelta) -> Jo
 
 
 async def run_analysis_job(job_id: uuid.UUID, ctx: WorkerContext) -> str:
-    """Run one job; returns what happened ("done", "failed", "skipped")."""
+    """Run one job; returns what happened ("done", "failed", "skipped", "deferred")."""
     lease = timedelta(seconds=ctx.settings.job_lease_seconds)
     async with ctx.sessionmaker() as db:
         claimed = await claim_job(db, job_id, lease=lease)
@@ -136,6 +138,8 @@ async def run_analysis_job(job_id: uuid.UUID, ctx: WorkerContext) -> str:
 
         try:
             data = await asyncio.to_thread(ctx.storage.read_bytes, sample.content_sha256)
+        except StorageUnavailable as outage:
+            return await _wait_for_storage(db, ctx, job, sample, outage)
         except Exception as exc:
             if await _lock_sample(db, sample.id) is None:  # deleted, and its file with it
                 return await _drop(db, job_id)
@@ -190,7 +194,7 @@ async def _drop(db: AsyncSession, job_id: uuid.UUID) -> str:
 
 
 async def _release(
-    db: AsyncSession, ctx: WorkerContext, job: Job, sample: Sample, *, error: Exception
+    db: AsyncSession, ctx: WorkerContext, job: Job, sample: Sample, *, error: BaseException
 ) -> None:
     """Hand a claimed job back to the queue after a transient error (storage
     unreachable), so a retry can claim it at once instead of waiting out the lease."""
@@ -200,6 +204,20 @@ async def _release(
     job.error_message = f"{type(error).__name__}: {error}"[:2000]
     sample.status = "pending"
     await commit_with_events(db, ctx.publisher, [(job.owner_id, job_event(job))])
+
+
+async def _wait_for_storage(
+    db: AsyncSession, ctx: WorkerContext, job: Job, sample: Sample, outage: StorageUnavailable
+) -> str:
+    """Hand the job back without counting this attempt; it is run again once re-sent
+    (a retry, or the sweeper), however long the storage stays down."""
+    if await _lock_sample(db, sample.id) is None:  # deleted meanwhile
+        return await _drop(db, job.id)
+    cause = outage.__cause__ or outage
+    logger.warning("analysis job %s waits for the audio storage: %r", job.id, cause)
+    job.attempts -= 1
+    await _release(db, ctx, job, sample, error=cause)
+    return "deferred"
 
 
 def _close(job: Job, *, status: str) -> None:

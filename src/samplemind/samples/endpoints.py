@@ -12,7 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from samplemind.audit.service import record
 from samplemind.auth.dependencies import CurrentUser, DbSession
-from samplemind.core.errors import AppError, NotFound, ValidationFailed, error_responses
+from samplemind.core.errors import (
+    AppError,
+    NotFound,
+    ServiceUnavailable,
+    ValidationFailed,
+    error_responses,
+)
 from samplemind.jobs.events import OwnedEvent, commit_with_events, make_event
 from samplemind.jobs.models import Job
 from samplemind.samples import files
@@ -38,7 +44,9 @@ from samplemind.samples.upload import (
     UploadConflict,
     add_sample,
     check_audio,
+    delete_unused,
     latest_job,
+    lock_content,
     lock_contents,
     release_all,
     release_content,
@@ -112,7 +120,8 @@ async def upload(
     Identical content already in your library comes back marked `duplicate`. Content that
     is not audio (415) or cannot be decoded (422) is refused and nothing is kept; so is a
     file whose content a concurrent deletion removed before it became a sample (409
-    `upload_conflict`: upload it again).
+    `upload_conflict`: upload it again). With the audio storage failing, the whole upload
+    is 503 `storage_unavailable` and nothing is kept.
     """
     form = await _receive(request, db, storage)
     try:
@@ -141,7 +150,7 @@ async def _receive(request: Request, db: AsyncSession, storage: Storage) -> Rece
         )
     except UploadFailed as failure:
         await release_all(db, storage, failure.form.files)
-        raise failure.error from None
+        raise failure.error from failure.error.__cause__  # its own cause, for the log
     if not form.files:
         raise ValidationFailed(
             "Attach audio as a multipart field named 'file' or 'files'", code="no_file"
@@ -232,6 +241,8 @@ async def _decode_error(
     try:
         async with request.app.state.decode_slots:
             await asyncio.to_thread(check_audio, storage, sha256, max_duration=max_duration)
+    except ServiceUnavailable:  # the server's failure, not a refusal of this file
+        raise
     except AppError as exc:
         return exc
     return None
@@ -340,12 +351,18 @@ async def update_sample(
 @router.delete(
     "/{audio_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=error_responses(401, 404),
+    responses=error_responses(401, 404, 503),
 )
 async def delete_sample(
     sample: OwnedSample, db: DbSession, storage: StorageDep, publisher: PublisherDep
 ) -> Response:
+    """Delete the sample, and its file unless another sample has the same content.
+
+    With the storage failing to delete the file, it is 503 `storage_unavailable` and the
+    sample stays: delete it again later.
+    """
     sha256, owner_id, sample_id = sample.content_sha256, sample.owner_id, sample.id
+    await lock_content(db, sha256)  # before the row, as an upload of this content does
     record(
         db,
         "sample.deleted",
@@ -354,10 +371,11 @@ async def delete_sample(
         filename=sample.original_filename,
     )
     await db.delete(sample)
+    await db.flush()
+    await delete_unused(db, storage, sha256)  # the file first: no orphan if it fails
     await commit_with_events(
         db, publisher, [(owner_id, make_event("sample.deleted", sample_id=str(sample_id)))]
     )
-    await release_content(db, storage, sha256)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -367,7 +385,7 @@ async def delete_sample(
     responses={
         200: {"content": {"audio/*": {}}},
         206: {"description": "partial content"},
-        **error_responses(401, 404),
+        **error_responses(401, 404, 416, 503),
     },
 )
 async def stream_file(request: Request, sample: OwnedSample, storage: StorageDep) -> Response:
@@ -378,7 +396,7 @@ async def stream_file(request: Request, sample: OwnedSample, storage: StorageDep
 @router.get(
     "/{audio_id}/waveform",
     response_model=Waveform,
-    responses=error_responses(401, 404, 422),
+    responses=error_responses(401, 404, 422, 503),
 )
 async def waveform(
     request: Request,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,7 +16,7 @@ from fastapi.responses import StreamingResponse
 
 from samplemind.analysis.decode import decode_audio
 from samplemind.analysis.errors import AnalysisError
-from samplemind.core.errors import AppError, ValidationFailed
+from samplemind.core.errors import AppError, NotFound, ValidationFailed
 from samplemind.samples.models import Sample
 from samplemind.samples.schemas import Waveform
 from samplemind.samples.storage import Storage
@@ -34,6 +37,11 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 class RangeNotSatisfiable(AppError):
     status_code = 416
     code = "range_not_satisfiable"
+
+
+class AudioFileMissing(NotFound):
+    def __init__(self) -> None:
+        super().__init__("The sample's audio file is missing from the storage")
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -67,15 +75,23 @@ async def stream(request: Request, sample: Sample, storage: Storage) -> Response
     }
     media_type = MEDIA_TYPES.get((sample.format or "").upper(), "application/octet-stream")
     byte_range = parse_range(request.headers.get("range"), size)
-    if byte_range is None:
-        headers["Content-Length"] = str(size)
-        body = storage.iter_range(sample.content_sha256, 0, size - 1)
-        return StreamingResponse(body, media_type=media_type, headers=headers)
-    start, end = byte_range
-    headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    start, end = byte_range or (0, size - 1)
+    if byte_range is not None:
+        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     headers["Content-Length"] = str(end - start + 1)
-    body = storage.iter_range(sample.content_sha256, start, end)
-    return StreamingResponse(body, status_code=206, media_type=media_type, headers=headers)
+    body = await _started(storage.iter_range(sample.content_sha256, start, end))
+    status_code = 200 if byte_range is None else 206
+    return StreamingResponse(body, status_code=status_code, headers=headers, media_type=media_type)
+
+
+async def _started(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """``chunks`` with the first one read now, so that a file missing or unreadable is an
+    error response, not a 200 cut off after its headers."""
+    try:
+        first = await asyncio.to_thread(next, chunks, b"")
+    except FileNotFoundError as exc:
+        raise AudioFileMissing from exc
+    return itertools.chain([first], chunks)
 
 
 def _inline_disposition(filename: str) -> str:
@@ -144,6 +160,8 @@ def _peaks(storage: Storage, sha256: str, points: int) -> _Peaks:
             decoded = decode_audio(handle, max_duration=WAVEFORM_MAX_SECONDS)
     except AnalysisError as exc:
         raise ValidationFailed(exc.message, code=exc.code.value) from exc
+    except FileNotFoundError as exc:
+        raise AudioFileMissing from exc
     mono = decoded.samples.mean(axis=0)
     edges = np.linspace(0, mono.size, points + 1).astype(np.int64)
     starts = np.minimum(edges[:-1], max(mono.size - 1, 0))

@@ -8,9 +8,7 @@ and stops at the per-file and per-request limits.
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -28,8 +26,6 @@ from samplemind.samples.storage import (
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
-
-logger = logging.getLogger(__name__)
 
 FILE_FIELDS = frozenset({"file", "files"})
 MAX_TEXT_FIELD_BYTES = 4096
@@ -65,18 +61,6 @@ class _Part:
     content_type: str | None = None
     writer: BlobWriter | None = None
     text: bytearray = field(default_factory=bytearray)
-
-
-@contextmanager
-def _storing() -> Iterator[None]:
-    """A storage call that fails is the server's fault (503), not a malformed body."""
-    try:
-        yield
-    except BlobTooLarge:
-        raise
-    except Exception as exc:
-        logger.exception("storing an upload failed")
-        raise StorageUnavailable from exc
 
 
 class _FormCollector:
@@ -117,13 +101,11 @@ class _FormCollector:
             if len(self.form.files) >= self.max_files:
                 raise PayloadTooLarge(f"At most {self.max_files} files per request")
             self.part.filename = raw_filename.decode("utf-8", "replace")
-            with _storing():
-                self.part.writer = self.storage.writer(max_bytes=self.max_file_bytes)
+            self.part.writer = self.storage.writer(max_bytes=self.max_file_bytes)
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         if self.part.writer is not None:
-            with _storing():
-                self.part.writer.write(data[start:end])
+            self.part.writer.write(data[start:end])
             return
         self.part.text += data[start:end]
         if len(self.part.text) > MAX_TEXT_FIELD_BYTES:
@@ -132,16 +114,17 @@ class _FormCollector:
     def on_part_end(self) -> None:
         part = self.part
         if part.writer is not None and part.filename is not None:
-            with _storing():
-                blob = part.writer.commit()
+            blob = part.writer.commit()
             part.writer = None
             self.form.files.append(ReceivedFile(part.filename, part.content_type, blob))
         elif part.name:
             self.form.fields[part.name] = part.text.decode("utf-8", "replace")
 
     def abort(self) -> None:
+        """Drop the partial file; one a failing storage keeps is cleared at start-up."""
         if self.part.writer is not None:
-            self.part.writer.abort()
+            with contextlib.suppress(StorageUnavailable):
+                self.part.writer.abort()
 
 
 async def receive_form(
@@ -153,6 +136,9 @@ async def receive_form(
     max_files: int,
 ) -> ReceivedForm:
     """Read a multipart upload, storing its file parts as they stream in.
+
+    ``storage`` is guarded (:class:`~samplemind.samples.storage.GuardedStorage`), so that
+    its failures are 503 ``storage_unavailable``, not a malformed body.
 
     Raises :class:`UnsupportedMediaType` before reading anything, or :class:`UploadFailed`
     carrying the error (413, 400, or 503 when the storage fails) and the blobs already

@@ -4,6 +4,10 @@
 (``samplemind.samples.s3``) keeps them in a bucket with the same keys. Writers stream
 into a temporary file while hashing and counting, so nothing is held whole in memory and
 an over-size upload is stopped at the limit.
+
+The app and the workers use a backend through :class:`GuardedStorage`: whatever fails in
+it is :class:`StorageUnavailable` (503), except a missing blob (``FileNotFoundError``)
+and an over-size upload (:class:`BlobTooLarge`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, BinaryIO, Protocol
@@ -36,9 +41,10 @@ def content_key(sha256: str) -> str:
 
 class StorageUnavailable(ServiceUnavailable):
     code = "storage_unavailable"
+    logged = True
 
-    def __init__(self) -> None:
-        super().__init__("The audio storage is unavailable; try again later")
+    def __init__(self, message: str = "The audio storage is unavailable; try again later") -> None:
+        super().__init__(message)  # rebuilt from its message when unpickled
 
 
 class BlobTooLarge(Exception):
@@ -89,16 +95,104 @@ def create_storage(settings: Settings) -> Storage:
         from samplemind.samples.s3 import S3Storage
 
         secret = settings.s3_secret_access_key
-        return S3Storage.connect(
-            settings.storage_url,
-            endpoint_url=settings.s3_endpoint_url,
-            region=settings.s3_region,
-            access_key_id=settings.s3_access_key_id,
-            secret_access_key=secret.get_secret_value() if secret else None,
+        return GuardedStorage(
+            S3Storage.connect(
+                settings.storage_url,
+                endpoint_url=settings.s3_endpoint_url,
+                region=settings.s3_region,
+                access_key_id=settings.s3_access_key_id,
+                secret_access_key=secret.get_secret_value() if secret else None,
+            )
         )
     storage = LocalStorage(settings.data_dir / "audio")
     storage.clear_stale_temp()
-    return storage
+    return GuardedStorage(storage)
+
+
+def local_storage(root: Path) -> Storage:
+    """A guarded folder storage at ``root``."""
+    return GuardedStorage(LocalStorage(root))
+
+
+class GuardedStorage:
+    """``backend`` with its failures as :class:`StorageUnavailable`.
+
+    A missing blob stays ``FileNotFoundError`` (``exists`` false) unless the storage as a
+    whole fails its health check (``ping``): a removed folder or bucket is an outage.
+    """
+
+    def __init__(self, backend: Storage) -> None:
+        self.backend = backend
+
+    def writer(self, *, max_bytes: int) -> BlobWriter:
+        with self.failures_are_outages():
+            return GuardedWriter(self, self.backend.writer(max_bytes=max_bytes))
+
+    def exists(self, sha256: str) -> bool:
+        with self.failures_are_outages():
+            found = self.backend.exists(sha256)
+        if not found:
+            self._raise_if_down()
+        return found
+
+    def size(self, sha256: str) -> int:
+        with self.failures_are_outages():
+            return self.backend.size(sha256)
+
+    def read_bytes(self, sha256: str) -> bytes:
+        with self.failures_are_outages():
+            return self.backend.read_bytes(sha256)
+
+    def open(self, sha256: str) -> BinaryIO:
+        with self.failures_are_outages():
+            return self.backend.open(sha256)
+
+    def iter_range(self, sha256: str, start: int, end: int) -> Iterator[bytes]:
+        with self.failures_are_outages():
+            yield from self.backend.iter_range(sha256, start, end)
+
+    def delete(self, sha256: str) -> None:
+        with self.failures_are_outages():
+            self.backend.delete(sha256)
+
+    def ping(self) -> None:
+        self.backend.ping()  # the health check reports the backend's own error
+
+    @contextmanager
+    def failures_are_outages(self) -> Iterator[None]:
+        try:
+            yield
+        except FileNotFoundError:
+            self._raise_if_down()
+            raise
+        except BlobTooLarge:
+            raise
+        except Exception as exc:
+            raise StorageUnavailable from exc
+
+    def _raise_if_down(self) -> None:
+        try:
+            self.backend.ping()
+        except Exception as exc:
+            raise StorageUnavailable from exc
+
+
+class GuardedWriter:
+    def __init__(self, storage: GuardedStorage, writer: BlobWriter) -> None:
+        self._storage = storage
+        self._writer = writer
+
+    def write(self, chunk: bytes) -> None:
+        with self._storage.failures_are_outages():
+            self._writer.write(chunk)
+
+    def commit(self) -> StoredBlob:
+        with self._storage.failures_are_outages():
+            return self._writer.commit()
+
+    def abort(self) -> None:
+        with self._storage.failures_are_outages():
+            self._writer.abort()
 
 
 class HashingWriter:
@@ -151,7 +245,8 @@ class LocalStorage:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.temp_dir = root / "tmp"
-        self.temp_dir.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):  # failing now: ping says so, calls are 503
+            self.temp_dir.mkdir(parents=True, exist_ok=True)
 
     def path(self, sha256: str) -> Path:
         return self.root / content_key(sha256)

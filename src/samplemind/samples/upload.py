@@ -21,7 +21,7 @@ from samplemind.jobs.models import Job
 from samplemind.samples.models import Sample
 from samplemind.samples.multipart import ReceivedFile, UnsupportedMediaType
 from samplemind.samples.service import apply_effective_values
-from samplemind.samples.storage import Storage
+from samplemind.samples.storage import Storage, StorageUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -100,14 +100,20 @@ async def lock_contents(db: AsyncSession, sha256s: Iterable[str]) -> None:
         await lock_content(db, sha256)
 
 
-async def release_content(db: AsyncSession, storage: Storage, sha256: str) -> None:
-    """Delete the stored file unless a sample still refers to it (commits ``db``)."""
-    await lock_content(db, sha256)
+async def delete_unused(db: AsyncSession, storage: Storage, sha256: str) -> None:
+    """Delete the stored file unless a sample still refers to it; the caller holds the
+    content's lock (:func:`lock_content`) and commits."""
     in_use = await db.scalar(
         select(func.count()).select_from(Sample).where(Sample.content_sha256 == sha256)
     )
     if not in_use:
         await asyncio.to_thread(storage.delete, sha256)
+
+
+async def release_content(db: AsyncSession, storage: Storage, sha256: str) -> None:
+    """Delete the stored file unless a sample still refers to it (commits ``db``)."""
+    await lock_content(db, sha256)
+    await delete_unused(db, storage, sha256)
     await db.commit()
 
 
@@ -121,6 +127,9 @@ async def release_all(db: AsyncSession, storage: Storage, files: list[ReceivedFi
     for sha256 in dict.fromkeys(received.blob.sha256 for received in files):
         try:
             await release_content(db, storage, sha256)
+        except StorageUnavailable as outage:  # the failure answered is logged with its cause
+            logger.warning("kept %s after a failed upload: %r", sha256, outage.__cause__)
+            await db.rollback()
         except Exception:
             logger.exception("could not delete %s after a failed upload", sha256)
             await db.rollback()

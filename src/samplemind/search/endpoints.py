@@ -16,13 +16,14 @@ from samplemind.core.errors import ValidationFailed, error_responses
 from samplemind.samples.endpoints import sample_fields
 from samplemind.samples.multipart import UploadFailed, receive_form
 from samplemind.samples.schemas import SampleRead
-from samplemind.samples.storage import LocalStorage
+from samplemind.samples.storage import local_storage
 from samplemind.samples.upload import audio_error
 from samplemind.search.filters import PageParams, SampleFilters, page_params, sample_filters
 from samplemind.search.service import OrderedBy, SearchRequest, SearchResult, search
 
 router = APIRouter(prefix="/search", tags=["search"])
 _DOCS = error_responses(401, 404, 413, 415, 422)
+_CLIP_DOCS = error_responses(401, 404, 413, 415, 422, 503)
 
 
 class SearchHit(SampleRead):
@@ -97,7 +98,7 @@ async def search_library(
     return _page(await search(db, request), paging)
 
 
-@router.post("/similar", response_model=SearchPage, responses=_DOCS)
+@router.post("/similar", response_model=SearchPage, responses=_CLIP_DOCS)
 async def search_by_clip(
     request: Request,
     user: CurrentUser,
@@ -128,7 +129,7 @@ async def _receive_clip(request: Request) -> tuple[str, bytes]:
     settings = request.app.state.settings
     workspace = request.app.state.query_clips_dir / uuid.uuid4().hex
     try:
-        clips = await asyncio.to_thread(LocalStorage, workspace)
+        clips = await asyncio.to_thread(local_storage, workspace)
         form = await receive_form(
             request, clips, max_file_bytes=settings.max_upload_bytes,
             max_request_bytes=settings.max_upload_bytes + 65536, max_files=1,
@@ -140,6 +141,6 @@ async def _receive_clip(request: Request) -> tuple[str, bytes]:
         clip = form.files[0]
         return clip.filename, await asyncio.to_thread(clips.read_bytes, clip.blob.sha256)
     except UploadFailed as failure:
-        raise failure.error from None
+        raise failure.error from failure.error.__cause__  # its own cause, for the log
     finally:
         await asyncio.to_thread(shutil.rmtree, workspace, ignore_errors=True)
