@@ -117,7 +117,7 @@ async def test_a_later_file_deleted_before_it_is_added_is_refused_alone(
         alice = await new_account(client, "alice@example.com")
         async with content_locked(backend.settings, second_sha) as connection:
             upload = asyncio.create_task(alice.upload(first, second))
-            await blocked_pid(connection, upload)  # the first file is added, not committed
+            await blocked_pid(connection, upload)  # both files stored, no sample committed
             await asyncio.to_thread(app.state.storage.delete, second_sha)
         response = await upload
     assert response.status_code == 201, response.text
@@ -136,7 +136,7 @@ async def test_a_batch_that_fails_half_way_leaves_nothing(backend: Backend) -> N
         alice = await new_account(client, "alice@example.com")
         async with content_locked(backend.settings, second_sha) as connection:
             upload = asyncio.create_task(alice.upload(first, second))
-            pid = await blocked_pid(connection, upload)  # the first file is added
+            pid = await blocked_pid(connection, upload)  # both files stored, no sample committed
             await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
         response = await upload
     assert_error(response, 500, "internal_error")  # the database went away mid-request

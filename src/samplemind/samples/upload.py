@@ -144,7 +144,9 @@ async def add_sample(
     folder_field: str,
     analysis_type: str = "standard",
 ) -> NewUpload:
-    """Create the sample and its queued job, or return the owner's existing copy."""
+    """Create the sample and its queued job, or return the owner's existing copy.
+
+    The caller holds the content's lock (:func:`lock_contents`) until it commits."""
     sha256 = received.blob.sha256
     existing = await _owned_copy(db, owner_id, sha256)
     if existing is not None:
@@ -165,7 +167,6 @@ async def add_sample(
     apply_effective_values(sample)
     try:
         async with db.begin_nested():
-            await lock_content(db, sha256)
             if not await asyncio.to_thread(storage.exists, sha256):
                 raise UploadConflict
             db.add(sample)
